@@ -1,0 +1,30 @@
+// Canonical JSON: the bytes a run's identity is computed from.
+//
+// canonical_json(v) is byte-identical to Python's
+//   json.dumps(v, sort_keys=True, separators=(",", ":"))
+// (ensure_ascii on): keys sorted by code point, no spaces, non-ASCII escaped
+// as \uXXXX (surrogate pairs above U+FFFF), floats in Python's shortest
+// round-trip repr (0.1, 5e-05, 1e+16, 1.0), integers as integers, NaN and
+// infinities as NaN/Infinity/-Infinity (Python's allow_nan default).
+// Throws mltrain::Error if a string is not valid UTF-8.
+#ifndef MLTRAIN_CANONICAL_JSON_H_
+#define MLTRAIN_CANONICAL_JSON_H_
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace mltrain {
+
+std::string canonical_json(const nlohmann::json& value);
+
+// Python's repr() of a float, e.g. 0.0005 -> "0.0005", 5e-05 -> "5e-05",
+// 1e16 -> "1e+16", 2.0 -> "2.0".
+std::string python_float_repr(double value);
+
+// A JSON string literal with Python's ensure_ascii escaping, quotes included.
+std::string json_quote_ascii(const std::string& utf8);
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_CANONICAL_JSON_H_

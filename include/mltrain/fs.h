@@ -1,0 +1,68 @@
+// Small file-system helpers. Every file ml-train writes whole is written
+// atomically: to a temporary file in the same directory, fsync'ed, then
+// renamed over the target, so a crash (even SIGKILL) leaves either the old
+// file or the new one, never a half-written one.
+#ifndef MLTRAIN_FS_H_
+#define MLTRAIN_FS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace mltrain {
+
+// Throws Error naming the path on failure.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+bool path_exists(const std::string& path);
+bool is_directory(const std::string& path);
+// mkdir -p. Throws Error naming the path on failure.
+void make_dirs(const std::string& path);
+std::string join_path(const std::string& a, const std::string& b);
+std::uint64_t file_size_or_zero(const std::string& path);
+// Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
+void remove_temp_files(const std::string& dir);
+// Truncates (or extends with nothing: only shrinks) a file to size bytes.
+void truncate_file(const std::string& path, std::uint64_t size);
+
+// Append-only line file (metrics.jsonl, trace.jsonl). Each append writes one
+// complete line with a single write(2); flush() fsyncs. A crash can at worst
+// leave a partial last line, which resume truncates away using the byte
+// offset stored in the checkpoint.
+class LineWriter {
+ public:
+  LineWriter() = default;
+  ~LineWriter();
+  LineWriter(const LineWriter&) = delete;
+  LineWriter& operator=(const LineWriter&) = delete;
+
+  // Opens for appending after truncating to `keep_bytes`.
+  void open(const std::string& path, std::uint64_t keep_bytes);
+  void append_line(const std::string& line);
+  void sync();
+  void close();
+  std::uint64_t size() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+  std::uint64_t size_ = 0;
+};
+
+// Exclusive advisory lock on a file (flock); released on destruction or when
+// the process dies, including by SIGKILL.
+class FileLock {
+ public:
+  FileLock() = default;
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  // Returns false if another process holds the lock.
+  bool try_lock(const std::string& path);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_FS_H_

@@ -1,0 +1,54 @@
+#include "cli/commands.h"
+
+#include <iostream>
+
+#include "mltrain/env.h"
+#include "mltrain/error.h"
+#include "mltrain/trainer.h"
+
+namespace mltrain {
+namespace cli {
+
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
+  Config cfg = resolve_config(a.sources);
+  TrainOptions opt;
+  opt.command_line = argv;
+  opt.rerun = a.rerun;
+  opt.run_dir = a.run_dir;
+  opt.out = &std::cout;
+  opt.log = &std::cerr;
+  if (!a.dump_steps.empty()) {
+    auto colon = a.dump_steps.find(':');
+    if (colon == std::string::npos || a.dump_file.empty()) {
+      fail_usage("--dump-steps: expected FROM:TO together with --dump-file");
+    }
+    opt.dump_from = std::atoll(a.dump_steps.substr(0, colon).c_str());
+    opt.dump_to = std::atoll(a.dump_steps.substr(colon + 1).c_str());
+    opt.dump_path = a.dump_file;
+  }
+  RunResult r = train(cfg, opt);
+  if (a.rerun && !r.original_state_hash.empty() && !r.rerun_matches) return 1;
+  return 0;
+}
+
+int cmd_config(const ConfigSources& s, bool json) {
+  Config cfg = resolve_config(s);
+  if (json) {
+    nlohmann::json j = {{"run_id", cfg.run_id()}, {"canonical", cfg.canonical()},
+                        {"config", cfg.to_json()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "# resolved config\n"
+            << cfg.to_yaml() << "\n# canonical JSON (hashed; runtime excluded)\n"
+            << cfg.canonical() << "\n\nrun_id: " << cfg.run_id() << "\n";
+  return 0;
+}
+
+int cmd_env() {
+  std::cout << environment_manifest().dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace cli
+}  // namespace mltrain

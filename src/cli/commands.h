@@ -1,0 +1,42 @@
+// The ml-train subcommands. Each parses nothing itself: main.cc hands it the
+// parsed values, and it calls the library. Each returns the process exit
+// code; library errors propagate as mltrain::Error to main.
+#ifndef MLTRAIN_SRC_CLI_COMMANDS_H_
+#define MLTRAIN_SRC_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mltrain/config.h"
+
+namespace mltrain {
+namespace cli {
+
+struct TrainArgs {
+  ConfigSources sources;
+  bool rerun = false;
+  std::string dump_steps;  // hidden: "FROM:TO"
+  std::string dump_file;   // hidden
+  std::string run_dir;     // hidden: train into this directory
+};
+
+struct VerifyArgs {
+  ConfigSources sources;
+  int repeats = 3;
+  std::vector<std::string> vary;  // KEY=V1,V2,...
+  std::int64_t interrupt_at = 0;
+  bool json = false;
+};
+
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
+int cmd_config(const ConfigSources& s, bool json);
+int cmd_env();
+int cmd_verify(const VerifyArgs& a, const std::string& self_exe);
+int cmd_reproduce(const std::string& run_dir, bool allow_data_change, const std::string& self_exe);
+int cmd_diff(const std::string& a, const std::string& b, bool json);
+
+}  // namespace cli
+}  // namespace mltrain
+
+#endif  // MLTRAIN_SRC_CLI_COMMANDS_H_

@@ -1,0 +1,182 @@
+// ml-train: main -> real_main -> parse flags -> run a subcommand.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "build_info.h"
+#include "mltrain/error.h"
+
+namespace cli = mltrain::cli;
+
+namespace {
+
+bool parse_bool_text(const std::string& t, bool* out) {
+  if (t.empty() || t == "true" || t == "1" || t == "yes" || t == "on") {
+    *out = true;
+    return true;
+  }
+  if (t == "false" || t == "0" || t == "no" || t == "off") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "ml-train";
+  buf[n] = '\0';
+  return buf;
+}
+
+// -c/--seed/--deterministic/KEY=VALUE, shared by train, config and verify.
+struct SourceFlags {
+  std::string file, seed, deterministic;
+  std::vector<std::string> overrides;
+  CLI::Option* seed_opt = nullptr;
+  CLI::Option* det_opt = nullptr;
+
+  void add_to(CLI::App* app) {
+    app->add_option("-c,--config", file, "YAML or JSON config file");
+    seed_opt = app->add_option("--seed", seed, "root seed for every random stream (default 42)");
+    det_opt = app->add_flag("--deterministic{true}", deterministic,
+                            "bit-exact mode: --deterministic or --deterministic=true|false");
+    app->add_option("overrides", overrides, "KEY=VALUE overrides, e.g. training.lr=5e-4");
+  }
+
+  mltrain::ConfigSources sources() const {
+    mltrain::ConfigSources s;
+    s.file = file;
+    if (seed_opt->count() > 0) s.seed = seed;
+    if (det_opt->count() > 0) {
+      bool v;
+      if (!parse_bool_text(deterministic, &v)) {
+        mltrain::fail_usage("--deterministic: expected true or false, got \"" + deterministic +
+                            "\"");
+      }
+      s.deterministic = v;
+    }
+    s.overrides = overrides;
+    return s;
+  }
+};
+
+int real_main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  static const std::set<std::string> kCommands = {"train", "config", "env", "verify",
+                                                  "reproduce", "diff"};
+  static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
+  // `ml-train --seed 123` means `ml-train train --seed 123`.
+  if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
+    args.insert(args.begin(), "train");
+  }
+
+  CLI::App app{"ml-train: reproducible text-classification experiments on LibTorch.\n"
+               "With no subcommand, `ml-train [flags]` means `ml-train train [flags]`."};
+  app.set_version_flag("--version", std::string(MLTRAIN_VERSION));
+  app.require_subcommand(1);
+
+  cli::TrainArgs train_args;
+  SourceFlags train_flags;
+  CLI::App* train = app.add_subcommand("train", "train a config into <output_dir>/<run_id>/");
+  train_flags.add_to(train);
+  train->add_flag("--rerun", train_args.rerun,
+                  "train a completed run again into reruns/<n>/ and compare state hashes");
+  train->add_option("--dump-steps", train_args.dump_steps)->group("");
+  train->add_option("--dump-file", train_args.dump_file)->group("");
+  train->add_option("--run-dir", train_args.run_dir)->group("");
+
+  SourceFlags config_flags;
+  bool config_json = false;
+  CLI::App* config =
+      app.add_subcommand("config", "print the resolved config, its canonical JSON and run_id");
+  config_flags.add_to(config);
+  config->add_flag("--json", config_json, "one JSON object: run_id, canonical, config");
+
+  CLI::App* env = app.add_subcommand("env", "print the environment manifest (JSON)");
+
+  cli::VerifyArgs verify_args;
+  SourceFlags verify_flags;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "train a config several times in separate processes and require identical results");
+  verify_flags.add_to(verify);
+  verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
+      ->check(CLI::Range(1, 100));
+  verify->add_option("--vary", verify_args.vary,
+                     "runtime KEY=V1,V2,... whose values must not change results");
+  verify->add_option("--interrupt-at", verify_args.interrupt_at,
+                     "SIGKILL one run at this step, resume it, require the same result")
+      ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 40));
+  verify->add_flag("--json", verify_args.json, "print the verdict as JSON");
+
+  std::string reproduce_dir;
+  bool allow_data_change = false;
+  CLI::App* reproduce =
+      app.add_subcommand("reproduce", "re-run a saved run and compare with what it recorded");
+  reproduce->add_option("run_dir", reproduce_dir, "a run directory")->required();
+  reproduce->add_flag("--allow-data-change", allow_data_change,
+                      "run even if a data file's fingerprint differs from data.json");
+
+  std::string diff_a, diff_b;
+  bool diff_json = false;
+  CLI::App* diff = app.add_subcommand(
+      "diff", "config / env / data / metrics / trace / hash differences of two runs");
+  diff->add_option("run_a", diff_a, "first run directory")->required();
+  diff->add_option("run_b", diff_b, "second run directory")->required();
+  diff->add_flag("--json", diff_json, "print the differences as JSON");
+
+  std::vector<std::string> cli_args(args.rbegin(), args.rend());  // CLI11 wants reversed
+  try {
+    app.parse(cli_args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "ml-train: error: " << e.what() << " (see ml-train --help)\n";
+    return 2;
+  }
+
+  std::vector<std::string> command_line(argv, argv + argc);
+  if (*train) {
+    train_args.sources = train_flags.sources();
+    return cli::cmd_train(train_args, command_line);
+  }
+  if (*config) return cli::cmd_config(config_flags.sources(), config_json);
+  if (*env) return cli::cmd_env();
+  if (*verify) {
+    verify_args.sources = verify_flags.sources();
+    return cli::cmd_verify(verify_args, self_exe());
+  }
+  if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
+  if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return real_main(argc, argv);
+  } catch (const mltrain::Error& e) {
+    std::cout.flush();
+    std::cerr << "ml-train: error: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::string what = e.what();
+    auto nl = what.find('\n');
+    std::cerr << "ml-train: internal error: " << what.substr(0, nl) << "\n";
+    return 1;
+  }
+}

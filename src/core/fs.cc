@@ -1,0 +1,174 @@
+#include "mltrain/fs.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "mltrain/error.h"
+
+namespace mltrain {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+void write_all(int fd, const char* data, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_usage(path + ": write failed: " + errno_text());
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail_usage(path + ": cannot write: " + errno_text());
+  try {
+    write_all(fd, bytes.data(), bytes.size(), tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = errno_text();
+    ::unlink(tmp.c_str());
+    fail_usage(path + ": cannot rename into place: " + err);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_usage(path + ": cannot open for reading");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail_usage(path + ": read error");
+  return ss.str();
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_dirs(const std::string& path) {
+  if (path.empty() || is_directory(path)) return;
+  std::size_t pos = 0;
+  while (true) {
+    pos = path.find('/', pos + 1);
+    std::string part = path.substr(0, pos);
+    if (!part.empty() && !is_directory(part)) {
+      if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+        fail_usage(part + ": cannot create directory: " + errno_text());
+      }
+      if (!is_directory(part)) fail_usage(part + ": exists and is not a directory");
+    }
+    if (pos == std::string::npos) break;
+  }
+}
+
+std::string join_path(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (!b.empty() && b[0] == '/') return b;
+  return a.back() == '/' ? a + b : a + "/" + b;
+}
+
+std::uint64_t file_size_or_zero(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void remove_temp_files(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.find(".tmp.") != std::string::npos) ::unlink(join_path(dir, name).c_str());
+  }
+  ::closedir(d);
+}
+
+void truncate_file(const std::string& path, std::uint64_t size) {
+  if (!path_exists(path)) return;
+  if (file_size_or_zero(path) <= size) return;
+  if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
+    fail_usage(path + ": cannot truncate: " + errno_text());
+  }
+}
+
+LineWriter::~LineWriter() { close(); }
+
+void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {
+  close();
+  path_ = path;
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_usage(path + ": cannot open for writing: " + errno_text());
+  struct stat st;
+  ::fstat(fd_, &st);
+  std::uint64_t cur = static_cast<std::uint64_t>(st.st_size);
+  if (cur > keep_bytes) {
+    if (::ftruncate(fd_, static_cast<off_t>(keep_bytes)) != 0) {
+      fail_usage(path + ": cannot truncate: " + errno_text());
+    }
+    cur = keep_bytes;
+  }
+  ::lseek(fd_, 0, SEEK_END);
+  size_ = cur;
+}
+
+void LineWriter::append_line(const std::string& line) {
+  std::string buf = line;
+  buf.push_back('\n');
+  write_all(fd_, buf.data(), buf.size(), path_);
+  size_ += buf.size();
+}
+
+void LineWriter::sync() {
+  if (fd_ >= 0) ::fsync(fd_);
+}
+
+void LineWriter::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool FileLock::try_lock(const std::string& path) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_usage(path + ": cannot open lock file: " + errno_text());
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mltrain

@@ -1,0 +1,282 @@
+// Readers for JSONL, CSV and TSV text-classification files, plain or gzip.
+#include <zlib.h>
+
+#include <cstring>
+
+#include "mltrain/data.h"
+#include "mltrain/error.h"
+#include "mltrain/fs.h"
+#include "mltrain/hash.h"
+
+namespace mltrain {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string resolve_format(const std::string& path, const std::string& format) {
+  if (format != "auto") return format;
+  std::string p = ends_with(path, ".gz") ? path.substr(0, path.size() - 3) : path;
+  if (ends_with(p, ".jsonl") || ends_with(p, ".json") || ends_with(p, ".ndjson")) return "jsonl";
+  if (ends_with(p, ".csv")) return "csv";
+  if (ends_with(p, ".tsv") || ends_with(p, ".tab")) return "tsv";
+  fail_usage(path + ": cannot tell the format from the name (expected .jsonl, .csv or .tsv, "
+             "optionally .gz); set data.format");
+}
+
+std::string field_as_label(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer() || v.is_boolean()) return v.dump();
+  return "";
+}
+
+void read_jsonl(const std::string& path, const std::string& text, const std::string& text_field,
+                const std::string& label_field, TextFile* out) {
+  std::size_t pos = 0;
+  std::int64_t line = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::size_t end = nl == std::string::npos ? text.size() : nl;
+    ++line;
+    std::string_view row(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
+    if (row.find_first_not_of(" \t") == std::string_view::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(row.begin(), row.end());
+    } catch (const nlohmann::json::parse_error& e) {
+      std::string msg = e.what();
+      auto p = msg.find("syntax error");
+      fail_usage(path + ":" + std::to_string(line) + ": invalid JSON: " +
+                 (p == std::string::npos ? msg : msg.substr(p)));
+    }
+    std::string where = path + ":" + std::to_string(line);
+    if (!j.is_object()) fail_usage(where + ": expected a JSON object per line");
+    auto t = j.find(text_field);
+    if (t == j.end()) fail_usage(where + ": missing field '" + text_field + "' (data.text_field)");
+    if (!t->is_string()) fail_usage(where + ": field '" + text_field + "' must be a string");
+    auto l = j.find(label_field);
+    if (l == j.end()) fail_usage(where + ": missing field '" + label_field + "' (data.label_field)");
+    std::string label = field_as_label(*l);
+    if (label.empty()) {
+      fail_usage(where + ": field '" + label_field + "' must be a non-empty string or an integer");
+    }
+    Example ex;
+    ex.text = t->get<std::string>();
+    ex.label = std::move(label);
+    ex.line = line;
+    out->rows.push_back(std::move(ex));
+  }
+}
+
+// RFC 4180 records with `delim`; fields may be quoted ("" escapes a quote)
+// and quoted fields may hold delimiters and newlines. CRLF or LF line ends.
+void read_delimited(const std::string& path, const std::string& text, char delim,
+                    const std::string& text_field, const std::string& label_field,
+                    TextFile* out) {
+  std::size_t pos = 0;
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) pos = 3;  // UTF-8 BOM
+  std::int64_t line = 1;
+  const std::size_t n = text.size();
+
+  // Parses one record into fields; returns false at end of input.
+  auto next_record = [&](std::vector<std::string>* fields, std::int64_t* start_line) {
+    fields->clear();
+    if (pos >= n) return false;
+    *start_line = line;
+    std::string field;
+    bool in_quotes = false;
+    bool quoted = false;
+    while (pos < n) {
+      char c = text[pos];
+      if (in_quotes) {
+        if (c == '"') {
+          if (pos + 1 < n && text[pos + 1] == '"') {
+            field.push_back('"');
+            pos += 2;
+            continue;
+          }
+          in_quotes = false;
+          ++pos;
+          continue;
+        }
+        if (c == '\n') ++line;
+        field.push_back(c);
+        ++pos;
+        continue;
+      }
+      if (c == '"' && field.empty() && !quoted) {
+        in_quotes = true;
+        quoted = true;
+        ++pos;
+        continue;
+      }
+      if (c == delim) {
+        fields->push_back(std::move(field));
+        field.clear();
+        quoted = false;
+        ++pos;
+        continue;
+      }
+      if (c == '\r' && pos + 1 < n && text[pos + 1] == '\n') {
+        ++pos;
+        continue;
+      }
+      if (c == '\n') {
+        ++pos;
+        ++line;
+        fields->push_back(std::move(field));
+        return true;
+      }
+      if (quoted) {
+        fail_usage(path + ":" + std::to_string(line) +
+                   ": unexpected character after a closing quote (RFC 4180: a quote inside a "
+                   "quoted field is written \"\")");
+      }
+      field.push_back(c);
+      ++pos;
+    }
+    if (in_quotes) {
+      fail_usage(path + ":" + std::to_string(*start_line) +
+                 ": quoted field is not closed before the end of the file");
+    }
+    fields->push_back(std::move(field));
+    return true;
+  };
+
+  std::vector<std::string> header, fields;
+  std::int64_t rec_line = 0;
+  if (!next_record(&header, &rec_line)) fail_usage(path + ": empty file, expected a header row");
+  auto col = [&](const std::string& name, const char* key) {
+    for (std::size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == name) return i;
+    }
+    fail_usage(path + ":1: header has no column '" + name + "' (" + key + ")");
+  };
+  std::size_t tc = col(text_field, "data.text_field");
+  std::size_t lc = col(label_field, "data.label_field");
+  while (next_record(&fields, &rec_line)) {
+    if (fields.size() == 1 && fields[0].empty()) continue;  // blank line
+    if (fields.size() != header.size()) {
+      fail_usage(path + ":" + std::to_string(rec_line) + ": expected " +
+                 std::to_string(header.size()) + " fields, found " +
+                 std::to_string(fields.size()));
+    }
+    if (fields[lc].empty()) {
+      fail_usage(path + ":" + std::to_string(rec_line) + ": empty label in column '" +
+                 label_field + "'");
+    }
+    Example ex;
+    ex.text = std::move(fields[tc]);
+    ex.label = std::move(fields[lc]);
+    ex.line = rec_line;
+    out->rows.push_back(std::move(ex));
+  }
+}
+
+}  // namespace
+
+std::string read_maybe_gzip(const std::string& path, bool* was_gzip) {
+  if (is_directory(path)) fail_usage(path + ": is a directory, expected a data file");
+  if (!path_exists(path)) fail_usage(path + ": data file not found");
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) fail_usage(path + ": cannot open for reading");
+  gzbuffer(f, 1 << 17);
+  if (was_gzip != nullptr) *was_gzip = gzdirect(f) == 0;
+  std::string out;
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    int got = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
+    if (got < 0) {
+      int err = 0;
+      std::string msg = gzerror(f, &err);
+      gzclose(f);
+      fail_usage(path + ": corrupt gzip data: " + msg);
+    }
+    if (got == 0) break;
+    out.append(buf.data(), static_cast<std::size_t>(got));
+  }
+  int err = 0;
+  gzerror(f, &err);
+  gzclose(f);
+  if (err != Z_OK && err != Z_BUF_ERROR) fail_usage(path + ": corrupt gzip data");
+  return out;
+}
+
+bool sanitize_utf8(std::string* text) {
+  const std::string& s = *text;
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  // Fast path: find the first invalid byte.
+  auto valid_at = [&](std::size_t k, std::size_t* len) {
+    unsigned char c = static_cast<unsigned char>(s[k]);
+    if (c < 0x80) {
+      *len = 1;
+      return true;
+    }
+    std::size_t l;
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      l = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      l = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      l = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (k + l > n) return false;
+    for (std::size_t j = 1; j < l; ++j) {
+      unsigned char cc = static_cast<unsigned char>(s[k + j]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
+    if (l == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+    *len = l;
+    return true;
+  };
+  std::size_t len = 0;
+  while (i < n && valid_at(i, &len)) i += len;
+  if (i == n) return false;
+  std::string out = s.substr(0, i);
+  while (i < n) {
+    if (valid_at(i, &len)) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  *text = std::move(out);
+  return true;
+}
+
+TextFile read_examples(const std::string& path, const std::string& format,
+                       const std::string& text_field, const std::string& label_field) {
+  TextFile out;
+  out.path = path;
+  out.format = resolve_format(path, format);
+  std::string text = read_maybe_gzip(path, &out.gzip);
+  out.sha256 = sha256_file(path, nullptr);
+  out.bytes = file_size_or_zero(path);
+  if (out.format == "jsonl") {
+    read_jsonl(path, text, text_field, label_field, &out);
+  } else {
+    read_delimited(path, text, out.format == "csv" ? ',' : '\t', text_field, label_field, &out);
+  }
+  for (auto& ex : out.rows) {
+    if (sanitize_utf8(&ex.text)) ++out.repaired_utf8_rows;
+    sanitize_utf8(&ex.label);
+  }
+  if (out.rows.empty()) fail_usage(path + ": no rows");
+  return out;
+}
+
+}  // namespace mltrain

@@ -1,0 +1,175 @@
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "mltrain/data.h"
+#include "mltrain/error.h"
+
+namespace mltrain {
+namespace {
+
+// Character classes for the word tokenizer, by byte.
+enum : unsigned char { kSep = 0, kWord = 1, kPunct = 2 };
+
+struct ByteClasses {
+  unsigned char cls[256];
+  ByteClasses() {
+    for (int c = 0; c < 256; ++c) {
+      if (c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+        cls[c] = kWord;
+      } else if (c == '.' || c == ',' || c == '(' || c == ')' || c == '!' || c == '?' ||
+                 c == '\'') {
+        cls[c] = kPunct;
+      } else {
+        cls[c] = kSep;
+      }
+    }
+  }
+};
+
+const ByteClasses& classes() {
+  static const ByteClasses kClasses;
+  return kClasses;
+}
+
+inline char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+}  // namespace
+
+Tokenizer::Tokenizer(const TokenizerConfig& cfg) : cfg_(cfg) {}
+
+void Tokenizer::tokenize(std::string_view text, std::vector<std::string>* out) const {
+  out->clear();
+  const std::size_t max_len = static_cast<std::size_t>(cfg_.max_len);
+  const unsigned char* cls = classes().cls;
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  if (cfg_.kind == "char") {
+    bool pending_space = false;
+    while (i < n && out->size() < max_len) {
+      unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        pending_space = !out->empty();
+        ++i;
+        continue;
+      }
+      if (pending_space) {
+        out->emplace_back(" ");
+        pending_space = false;
+        if (out->size() >= max_len) break;
+      }
+      std::size_t len = c < 0x80 ? 1 : (c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : 2));
+      len = std::min(len, n - i);
+      std::string tok(text.substr(i, len));
+      if (cfg_.lowercase && len == 1) tok[0] = lower_ascii(tok[0]);
+      out->push_back(std::move(tok));
+      i += len;
+    }
+    return;
+  }
+  while (i < n && out->size() < max_len) {
+    unsigned char k = cls[static_cast<unsigned char>(text[i])];
+    if (k == kSep) {
+      ++i;
+      continue;
+    }
+    if (k == kPunct) {
+      out->emplace_back(1, text[i]);
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && cls[static_cast<unsigned char>(text[j])] == kWord) ++j;
+    out->emplace_back(text.substr(i, j - i));
+    if (cfg_.lowercase) {
+      for (char& c : out->back()) c = lower_ascii(c);
+    }
+    i = j;
+  }
+  if (cfg_.ngrams > 1) {
+    const std::size_t base = out->size();
+    for (std::int64_t g = 2; g <= cfg_.ngrams; ++g) {
+      for (std::size_t s = 0; s + static_cast<std::size_t>(g) <= base; ++s) {
+        std::string gram = (*out)[s];
+        for (std::int64_t t = 1; t < g; ++t) {
+          gram.push_back(' ');
+          gram += (*out)[s + static_cast<std::size_t>(t)];
+        }
+        out->push_back(std::move(gram));
+      }
+    }
+  }
+}
+
+Vocab Vocab::build(const std::vector<std::vector<std::string>>& docs, std::int64_t min_freq,
+                   std::int64_t max_vocab) {
+  std::unordered_map<std::string, std::int64_t> counts;
+  for (const auto& d : docs) {
+    for (const auto& t : d) ++counts[t];
+  }
+  std::vector<std::pair<std::string, std::int64_t>> items;
+  items.reserve(counts.size());
+  for (auto& kv : counts) {
+    if (kv.second >= min_freq) items.emplace_back(kv.first, kv.second);
+  }
+  // Frequency descending, then token ascending: independent of hash order.
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  Vocab v;
+  v.tokens_ = {"<pad>", "<unk>"};
+  v.counts_ = {0, 0};
+  for (const auto& it : items) {
+    if (static_cast<std::int64_t>(v.tokens_.size()) >= max_vocab) break;
+    v.tokens_.push_back(it.first);
+    v.counts_.push_back(it.second);
+  }
+  for (std::size_t i = 0; i < v.tokens_.size(); ++i) {
+    v.index_.emplace(v.tokens_[i], static_cast<std::int32_t>(i));
+  }
+  return v;
+}
+
+Vocab Vocab::from_text(const std::string& text, const std::string& where) {
+  Vocab v;
+  std::size_t pos = 0;
+  std::int64_t line = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    ++line;
+    std::string row = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    auto tab = row.rfind('\t');
+    if (tab == std::string::npos) {
+      fail_usage(where + ":" + std::to_string(line) + ": expected TOKEN<TAB>COUNT");
+    }
+    v.tokens_.push_back(row.substr(0, tab));
+    v.counts_.push_back(std::atoll(row.c_str() + tab + 1));
+  }
+  if (v.tokens_.size() < 2 || v.tokens_[0] != "<pad>" || v.tokens_[1] != "<unk>") {
+    fail_usage(where + ": not an ml-train vocabulary (expected <pad> and <unk> first)");
+  }
+  for (std::size_t i = 0; i < v.tokens_.size(); ++i) {
+    v.index_.emplace(v.tokens_[i], static_cast<std::int32_t>(i));
+  }
+  return v;
+}
+
+std::int32_t Vocab::id(const std::string& token) const {
+  auto it = index_.find(token);
+  return it == index_.end() ? kUnk : it->second;
+}
+
+std::string Vocab::to_text() const {
+  std::string out;
+  for (std::size_t i = 0; i < tokens_.size(); ++i) {
+    out += tokens_[i];
+    out.push_back('\t');
+    out += std::to_string(counts_[i]);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+}  // namespace mltrain
