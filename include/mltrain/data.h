@@ -41,6 +41,7 @@ struct TextFile {
 // Reads a whole file, gunzipping it if it is gzip. Throws Error naming path.
 std::string read_maybe_gzip(const std::string& path, bool* was_gzip = nullptr);
 
+bool is_valid_utf8(std::string_view text);
 // Replaces every invalid UTF-8 sequence by U+FFFD. Returns true if it changed.
 bool sanitize_utf8(std::string* text);
 

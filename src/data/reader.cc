@@ -42,6 +42,14 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
     std::string_view row(text.data() + pos, end - pos);
     pos = end + 1;
     if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
+    // Invalid UTF-8 (latin-1 mail) is repaired before parsing, not fatal.
+    std::string repaired;
+    const bool was_repaired = !is_valid_utf8(row);
+    if (was_repaired) {
+      repaired.assign(row.data(), row.size());
+      sanitize_utf8(&repaired);
+      row = repaired;
+    }
     if (row.find_first_not_of(" \t") == std::string_view::npos) continue;
     nlohmann::json j;
     try {
@@ -67,6 +75,7 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
     ex.text = t->get<std::string>();
     ex.label = std::move(label);
     ex.line = line;
+    if (was_repaired) ++out->repaired_utf8_rows;
     out->rows.push_back(std::move(ex));
   }
 }
@@ -201,52 +210,71 @@ std::string read_maybe_gzip(const std::string& path, bool* was_gzip) {
   int err = 0;
   gzerror(f, &err);
   gzclose(f);
-  if (err != Z_OK && err != Z_BUF_ERROR) fail_usage(path + ": corrupt gzip data");
+  if (err == Z_BUF_ERROR) fail_usage(path + ": corrupt gzip data (truncated)");
+  if (err != Z_OK) fail_usage(path + ": corrupt gzip data");
   return out;
 }
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[k], or 0 if invalid.
+std::size_t utf8_len_at(std::string_view s, std::size_t k) {
+  unsigned char c = static_cast<unsigned char>(s[k]);
+  if (c < 0x80) return 1;
+  std::size_t l;
+  unsigned cp;
+  if (c >= 0xC2 && c <= 0xDF) {
+    l = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    l = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    l = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (k + l > s.size()) return 0;
+  for (std::size_t j = 1; j < l; ++j) {
+    unsigned char cc = static_cast<unsigned char>(s[k + j]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if (l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+  if (l == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+  return l;
+}
+
+// Index of the first invalid byte, or s.size().
+std::size_t first_invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = utf8_len_at(s, i);
+    if (len == 0) return i;
+    i += len;
+  }
+  return i;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) { return first_invalid_utf8(s) == s.size(); }
 
 bool sanitize_utf8(std::string* text) {
   const std::string& s = *text;
   const std::size_t n = s.size();
-  std::size_t i = 0;
-  // Fast path: find the first invalid byte.
-  auto valid_at = [&](std::size_t k, std::size_t* len) {
-    unsigned char c = static_cast<unsigned char>(s[k]);
-    if (c < 0x80) {
-      *len = 1;
-      return true;
-    }
-    std::size_t l;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      l = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      l = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      l = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (k + l > n) return false;
-    for (std::size_t j = 1; j < l; ++j) {
-      unsigned char cc = static_cast<unsigned char>(s[k + j]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
-    if (l == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
-    *len = l;
-    return true;
-  };
-  std::size_t len = 0;
-  while (i < n && valid_at(i, &len)) i += len;
+  std::size_t i = first_invalid_utf8(s);
   if (i == n) return false;
   std::string out = s.substr(0, i);
   while (i < n) {
-    if (valid_at(i, &len)) {
+    std::size_t len = utf8_len_at(s, i);
+    if (len > 0) {
       out.append(s, i, len);
       i += len;
     } else {
