@@ -1,10 +1,42 @@
+#include <iostream>
+
 #include "cli/commands.h"
-#include "mltrain/error.h"
+#include "mltrain/compare.h"
 
 namespace mltrain {
 namespace cli {
-int cmd_verify(const VerifyArgs&, const std::string&) { fail_usage("verify: not built yet"); }
-int cmd_reproduce(const std::string&, bool, const std::string&) { fail_usage("reproduce: not built yet"); }
-int cmd_diff(const std::string&, const std::string&, bool) { fail_usage("diff: not built yet"); }
+
+int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
+  Config cfg = resolve_config(a.sources);
+  VerifyOptions o;
+  o.self_exe = self_exe;
+  o.repeats = a.repeats;
+  o.vary = a.vary;
+  o.interrupt_at = a.interrupt_at;
+  o.out = a.json ? nullptr : &std::cout;
+  VerifyResult r = verify(cfg, o);
+  if (a.json) {
+    std::cout << nlohmann::json{{"identical", r.identical}, {"dir", r.dir}, {"runs", r.runs},
+                                {"divergence", r.divergence}}
+                     .dump(2)
+              << "\n";
+  }
+  return r.identical ? 0 : 1;
+}
+
+int cmd_reproduce(const std::string& run_dir, bool allow_data_change, const std::string& self_exe) {
+  ReproduceOptions o;
+  o.self_exe = self_exe;
+  o.allow_data_change = allow_data_change;
+  o.out = &std::cout;
+  return reproduce(run_dir, o).match ? 0 : 1;
+}
+
+int cmd_diff(const std::string& a, const std::string& b, bool json) {
+  nlohmann::json d = diff_runs(load_run(a), load_run(b));
+  std::cout << (json ? d.dump(2) + "\n" : format_diff(d));
+  return 0;
+}
+
 }  // namespace cli
 }  // namespace mltrain

@@ -111,7 +111,10 @@ int real_main(int argc, char** argv) {
   verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
       ->check(CLI::Range(1, 100));
   verify->add_option("--vary", verify_args.vary,
-                     "runtime KEY=V1,V2,... whose values must not change results");
+                     "runtime KEY=V1,V2,... whose values must not change results (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   verify->add_option("--interrupt-at", verify_args.interrupt_at,
                      "SIGKILL one run at this step, resume it, require the same result")
       ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 40));

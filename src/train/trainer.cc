@@ -85,7 +85,9 @@ struct TestHooks {
         }
       }
     }
-    if (const char* s = std::getenv("MLTRAIN_TEST_STOP_AT")) {
+    // MLTRAIN_STOP_AT is also how `verify --interrupt-at` stops a run at an
+    // exact step before it SIGKILLs it.
+    if (const char* s = std::getenv("MLTRAIN_STOP_AT")) {
       std::string spec = s;
       if (spec.rfind("checkpoint:", 0) == 0) {
         h.stop_in_checkpoint = std::atoll(spec.c_str() + 11);
@@ -315,6 +317,8 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   const std::string run_json_path = join_path(dir, "run.json");
   make_dirs(ckpt_dir);
 
+  // The environment as given, before seeding changes anything in it.
+  const json env = environment_manifest();
   // Seeding comes first: before CUDA could initialise, before any weights.
   SeedRecord seeding = seed_everything(cfg.seed, cfg.deterministic);
   if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
@@ -378,6 +382,9 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   run["init_from"] = parent_json;
   run["ml_train_version"] = version_string();
   if (!run.contains("attempts")) run["attempts"] = json::array();
+  for (auto& a : run["attempts"]) {
+    if (a.value("status", "") == "running") a["status"] = "interrupted";  // killed or crashed
+  }
   run["attempts"].push_back(attempt_record(opt, res.resumed_from_step));
   auto write_run = [&](const std::string& status) {
     run["status"] = status;
@@ -387,7 +394,6 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
     write_json_atomic(run_json_path, run);
   };
   write_file_atomic(join_path(dir, "config.json"), cfg.canonical());
-  json env = environment_manifest();
   write_json_atomic(join_path(dir, "env.json"), env);
   run["attempts"].back()["env_sha256"] = sha256_hex(env.dump());
   write_json_atomic(data_json_path, data.fingerprint);
@@ -441,7 +447,14 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
       const double lr = learning_rate_at(cfg.training, pos.step, total_steps, steps_per_epoch);
       set_lr(*optimizer, lr);
       const bool dumping = !opt.dump_path.empty() && step >= opt.dump_from && step <= opt.dump_to;
-      if (dumping) dump.append_line(tensor_phase("param", step, *model, *optimizer).dump());
+      if (dumping) {
+        json in = {{"step", step},
+                   {"phase", "batch"},
+                   {"tensors", json::array({json::array({"batch.tokens", tensor_sha256(batch.tokens)}),
+                                            json::array({"batch.labels", tensor_sha256(batch.labels)})})}};
+        dump.append_line(in.dump());
+        dump.append_line(tensor_phase("param", step, *model, *optimizer).dump());
+      }
 
       optimizer->zero_grad();
       torch::Tensor logits = model->forward(batch);  // (B, C)

@@ -1,0 +1,76 @@
+#include "train/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "mltrain/error.h"
+
+extern char** environ;
+
+namespace mltrain {
+
+ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      const std::string& log_path, bool kill_when_stopped) {
+  // Everything the child needs is prepared before fork(): after it, only
+  // async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    bool replaced = false;
+    for (const auto& mine : env) {
+      if (kv.compare(0, mine.find('=') + 1, mine, 0, mine.find('=') + 1) == 0) replaced = true;
+    }
+    if (!replaced) env_strings.push_back(kv);
+  }
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) fail_usage(log_path + ": cannot open log: " + std::strerror(errno));
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log);
+    fail_run(std::string("fork failed: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(log);
+  ChildResult r;
+  while (true) {
+    int status = 0;
+    pid_t w = ::waitpid(pid, &status, kill_when_stopped ? WUNTRACED : 0);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_run(std::string("waitpid failed: ") + std::strerror(errno));
+    }
+    if (WIFSTOPPED(status)) {
+      ::kill(pid, SIGKILL);
+      r.killed = true;
+      continue;
+    }
+    if (WIFEXITED(status)) {
+      r.exit_code = WEXITSTATUS(status);
+      return r;
+    }
+    if (WIFSIGNALED(status)) {
+      r.signal = WTERMSIG(status);
+      return r;
+    }
+  }
+}
+
+}  // namespace mltrain

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# G5 and reproduce: diff names the config key that differs and where the
+# traces diverge; reproduce re-runs a saved run and matches it, and refuses
+# when a data file changed.
+source "$(dirname "$0")/lib.sh"
+write_small_config
+"$ML_TRAIN" -c small.yaml >a.txt
+"$ML_TRAIN" -c small.yaml training.lr=0.02 >b.txt
+a=$(run_dir_of a.txt)
+b=$(run_dir_of b.txt)
+
+expect_rc 0 "$ML_TRAIN" diff "$a" "$b"
+cat out.txt
+grep -q "training.lr: 0.01 -> 0.02" out.txt || fail "diff does not name training.lr"
+grep -q "trace: first diverging step 1 (lr: 0.01 vs 0.02)" out.txt || fail "diff does not give the first diverging step"
+grep -q "DIFFER" out.txt || fail "diff says hashes match"
+expect_rc 0 "$ML_TRAIN" diff "$a" "$b" --json
+"$PYTHON" - out.txt <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [c["key"] for c in d["config"]] == ["training.lr"], d["config"]
+assert d["trace"]["first_diverging_step"] == 1 and not d["state_hash_match"] and not d["identical"]
+PY
+expect_rc 0 "$ML_TRAIN" diff "$a" "$a"
+grep -q "state hash: .* -> match" out.txt || fail "self diff"
+
+expect_rc 0 "$ML_TRAIN" reproduce "$a"
+cat out.txt
+grep -q "^MATCH" out.txt || fail "reproduce did not match"
+
+# A run whose data file changed afterwards: refused, then allowed.
+cp "$SOURCE_DIR/data/sample/val.jsonl" myval.jsonl
+"$ML_TRAIN" -c small.yaml data.val_path="$WORK/myval.jsonl" >c.txt
+c=$(run_dir_of c.txt)
+echo '{"text": "one more", "label": "ham"}' >>myval.jsonl
+expect_rc 1 "$ML_TRAIN" reproduce "$c"
+grep -q "data changed: val .*myval.jsonl" out.txt || fail "changed data not named"
+grep -q "refusing to reproduce" err.txt || fail "changed data not refused"
+expect_rc 1 "$ML_TRAIN" reproduce "$c" --allow-data-change
+grep -q "NO MATCH" out.txt || fail "changed validation data should change metrics"
+
+expect_rc 2 "$ML_TRAIN" diff "$a" "$WORK/nowhere"
+expect_rc 2 "$ML_TRAIN" reproduce "$WORK"
+grep -q "not an ml-train run directory" err.txt || fail "reproduce on a non-run dir"
+echo "diff/reproduce e2e ok"
