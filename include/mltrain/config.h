@@ -74,7 +74,7 @@ struct RuntimeConfig {
   std::int64_t threads = 0;           // intra-op threads; 0 = LibTorch default
   std::int64_t checkpoint_every = 0;  // steps; 0 = at the end of each epoch only
   std::int64_t log_every = 50;
-  std::int64_t trace_every = 10;  // param hash in trace.jsonl every N steps
+  std::int64_t trace_every = 50;  // param hash in trace.jsonl every N steps
   bool progress = true;
 };
 

@@ -12,7 +12,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/transformer.h>
+#include <torch/nn/modules/normalization.h>
 
 #include <memory>
 
@@ -52,8 +52,27 @@ class CnnClassifierImpl : public ClassifierImpl {
   torch::nn::Linear fc_{nullptr};
 };
 
-// Token + learned position embeddings -> TransformerEncoder (num_layers x
-// num_heads, feed-forward hidden_dim) -> masked mean pool -> Linear.
+// One post-norm encoder layer, the same computation as PyTorch's
+// nn.TransformerEncoderLayer (ReLU, dropout on attention weights, after
+// attention and inside and after the feed-forward block), written batch-first
+// with fused QKV so that no attention weights are averaged or transposed for
+// nothing.
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff, double dropout);
+  // x: (B, T, E); pad: (B, 1, 1, T) bool, true = padding. Returns (B, T, E).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pad);
+
+ private:
+  std::int64_t heads_;
+  double dropout_;
+  torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+};
+TORCH_MODULE(EncoderLayer);
+
+// Token + learned position embeddings -> num_layers x EncoderLayer
+// (num_heads, feed-forward hidden_dim) -> masked mean pool -> Linear.
 class TransformerClassifierImpl : public ClassifierImpl {
  public:
   TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes,
@@ -62,7 +81,7 @@ class TransformerClassifierImpl : public ClassifierImpl {
 
  private:
   torch::nn::Embedding embed_{nullptr}, pos_{nullptr};
-  torch::nn::TransformerEncoder encoder_{nullptr};
+  torch::nn::ModuleList layers_;
   torch::nn::Dropout drop_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };

@@ -47,30 +47,55 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
   return fc_(drop_(x));                                        // (B, C)
 }
 
+EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
+                                   double dropout)
+    : heads_(heads), dropout_(dropout) {
+  qkv_ = register_module("qkv", nn::Linear(dim, 3 * dim));
+  out_ = register_module("out", nn::Linear(dim, dim));
+  ff1_ = register_module("ff1", nn::Linear(dim, ff));
+  ff2_ = register_module("ff2", nn::Linear(ff, dim));
+  norm1_ = register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({dim})));
+  norm2_ = register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({dim})));
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
+  namespace F = torch::nn::functional;
+  const std::int64_t B = x.size(0), T = x.size(1), E = x.size(2), H = heads_, D = E / H;
+  const bool train = is_training();
+  // (B, T, 3E) -> 3 x (B, H, T, D)
+  auto qkv = qkv_(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});
+  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(D));
+  att = att.masked_fill(pad, -std::numeric_limits<float>::infinity());  // (B, H, T, T)
+  att = F::dropout(torch::softmax(att, -1), F::DropoutFuncOptions().p(dropout_).training(train));
+  torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, E});  // (B, T, E)
+  torch::Tensor h = norm1_(x + F::dropout(out_(y), F::DropoutFuncOptions().p(dropout_).training(train)));
+  torch::Tensor f = F::dropout(torch::relu(ff1_(h)), F::DropoutFuncOptions().p(dropout_).training(train));
+  return norm2_(h + F::dropout(ff2_(f), F::DropoutFuncOptions().p(dropout_).training(train)));
+}
+
 TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
                                                      std::int64_t classes, std::int64_t max_len) {
   embed_ = register_module(
       "embed", nn::Embedding(nn::EmbeddingOptions(vocab, cfg.embed_dim).padding_idx(Vocab::kPad)));
   pos_ = register_module("pos", nn::Embedding(max_len, cfg.embed_dim));
-  auto layer = nn::TransformerEncoderLayerOptions(cfg.embed_dim, cfg.num_heads)
-                   .dim_feedforward(cfg.hidden_dim)
-                   .dropout(cfg.dropout);
-  encoder_ = register_module(
-      "encoder", nn::TransformerEncoder(nn::TransformerEncoderOptions(layer, cfg.num_layers)));
+  layers_ = register_module("layers", nn::ModuleList());
+  for (std::int64_t l = 0; l < cfg.num_layers; ++l) {
+    layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, cfg.dropout));
+  }
   drop_ = register_module("drop", nn::Dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.embed_dim, classes));
 }
 
 torch::Tensor TransformerClassifierImpl::forward(const Batch& b) {
   const std::int64_t T = b.tokens.size(1);
-  torch::Tensor positions = torch::arange(T, torch::kInt64);                   // (T)
-  torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);          // (B, T, E)
-  x = encoder_->forward(x.transpose(0, 1), /*src_mask=*/torch::Tensor(), /*src_key_padding_mask=*/
-               b.mask.logical_not());                                           // (T, B, E)
-  x = x.transpose(0, 1);                                                        // (B, T, E)
-  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());                          // (B, T, 1)
-  x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);                                 // (B, E)
-  return fc_(drop_(x));                                                         // (B, C)
+  torch::Tensor positions = torch::arange(T, torch::kInt64);              // (T)
+  torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);     // (B, T, E)
+  torch::Tensor pad = b.mask.logical_not().unsqueeze(1).unsqueeze(2);    // (B, 1, 1, T)
+  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, pad);
+  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());                   // (B, T, 1)
+  x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);                          // (B, E)
+  return fc_(drop_(x));                                                  // (B, C)
 }
 
 std::shared_ptr<ClassifierImpl> make_classifier(const Config& cfg, std::int64_t vocab,
