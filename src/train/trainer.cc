@@ -317,11 +317,12 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   const std::string run_json_path = join_path(dir, "run.json");
   make_dirs(ckpt_dir);
 
-  // The environment as given, before seeding changes anything in it.
+  if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
+  // The environment as given (with the thread count in force), before
+  // seeding changes anything in it.
   const json env = environment_manifest();
   // Seeding comes first: before CUDA could initialise, before any weights.
   SeedRecord seeding = seed_everything(cfg.seed, cfg.deterministic);
-  if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
 
   // Data (the vocabulary comes from the parent run when fine-tuning).
   Parent parent;

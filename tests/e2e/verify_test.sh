@@ -10,10 +10,11 @@ expect_rc 0 "$ML_TRAIN" verify -c small.yaml --deterministic --repeats 2 \
 cat out.txt
 grep -q "all 6 runs identical" out.txt || fail "verify did not report 6 identical runs"
 
-expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 2 --interrupt-at 7 runtime.checkpoint_every=5
+expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 2 --vary runtime.trace_every=1,7 --interrupt-at 7 runtime.checkpoint_every=5
 cat out.txt
 grep -q "SIGKILL at step 7, resumed .* identical" out.txt || fail "interrupted run not identical"
-killed_dir=$(ls -d "$WORK"/runs/verify/*/2/k3)
+grep -q "runtime.trace_every=7 .* identical" out.txt || fail "trace_every changed the verdict"
+killed_dir=$(ls -d "$WORK"/runs/verify/*/2/k5)
 "$PYTHON" - "$killed_dir/run.json" <<'PY'
 import json, sys
 a = json.load(open(sys.argv[1]))["attempts"]
