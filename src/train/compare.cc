@@ -34,12 +34,16 @@ void flatten(const json& j, const std::string& prefix, std::map<std::string, jso
   }
 }
 
-// Metrics without wall-clock fields, which legitimately differ.
+// Metrics without wall-clock fields (*seconds), which legitimately differ.
 std::vector<json> comparable_metrics(const std::vector<json>& m) {
   std::vector<json> out;
-  for (json row : m) {
-    row.erase("seconds");
-    out.push_back(row);
+  for (const json& row : m) {
+    json kept = json::object();
+    for (auto it = row.begin(); it != row.end(); ++it) {
+      const std::string& k = it.key();
+      if (k.size() < 7 || k.compare(k.size() - 7, 7, "seconds") != 0) kept[k] = it.value();
+    }
+    out.push_back(kept);
   }
   return out;
 }

@@ -516,14 +516,17 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
     }
     progress.end_epoch();
 
+    const double train_secs = seconds_since(epoch_start);
+    const auto eval_start = Clock::now();
     EvalResult ev = evaluate(*model, data.val, cfg, num_classes);
+    const double eval_secs = seconds_since(eval_start);
     const double train_loss =
         pos.epoch_loss_count ? pos.epoch_loss_sum / static_cast<double>(pos.epoch_loss_count) : 0;
     const double secs = seconds_since(epoch_start);
     json m = {{"epoch", pos.epoch + 1}, {"step", pos.step},     {"train_loss", train_loss},
               {"val_loss", ev.loss},    {"val_acc", ev.acc},    {"val_f1", ev.f1},
               {"lr", learning_rate_at(cfg.training, pos.step - 1, total_steps, steps_per_epoch)},
-              {"seconds", secs}};
+              {"seconds", secs},        {"train_seconds", train_secs}, {"eval_seconds", eval_secs}};
     metrics.append_line(m.dump());
     if (out) {
       *out << "epoch " << pos.epoch + 1 << "/" << cfg.training.epochs << "  train_loss "
@@ -558,6 +561,7 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
                   {"epochs", cfg.training.epochs},
                   {"val", summary_metrics(val)},
                   {"test", data.test.size() ? summary_metrics(test) : json(nullptr)},
+                  {"data_seconds", data.seconds},
                   {"train_seconds", elapsed()},
                   {"wall_seconds", seconds_since(wall_start)},
                   {"model_file", "model.pt"}};

@@ -1,0 +1,150 @@
+// Micro-benchmarks: tokenizer MB/s, loader batches/s by num_workers, state
+// hash GB/s, trace recording cost per training step, checkpoint save/load.
+//
+//   build/bench/mltrain_bench [--benchmark_filter=REGEX]
+//
+// Uses the embedded dataset (data/spamassassin) so the numbers describe the
+// real workload.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include "mltrain/mltrain.h"
+#include "train/checkpoint.h"
+
+namespace {
+
+const std::string kData = std::string(MLTRAIN_SOURCE_DIR) + "/data/spamassassin/";
+
+const mltrain::TextFile& train_file() {
+  static const mltrain::TextFile f =
+      mltrain::read_examples(kData + "train.jsonl.gz", "auto", "text", "label");
+  return f;
+}
+
+const mltrain::PreparedData& prepared() {
+  static const mltrain::PreparedData d = [] {
+    mltrain::Config cfg;
+    cfg.data.train_path = kData + "train.jsonl.gz";
+    cfg.data.val_path = kData + "val.jsonl.gz";
+    cfg.data.test_path = "";
+    return mltrain::prepare_data(cfg);
+  }();
+  return d;
+}
+
+// Tokenizer throughput over the raw text of the training split, one thread.
+void BM_Tokenizer(benchmark::State& state) {
+  mltrain::TokenizerConfig tc;
+  tc.max_len = state.range(0);
+  mltrain::Tokenizer tok(tc);
+  const auto& rows = train_file().rows;
+  std::vector<std::string> out;
+  std::int64_t bytes = 0;
+  for (auto _ : state) {
+    for (const auto& r : rows) {
+      tok.tokenize(r.text, &out);
+      // Bytes actually scanned: tokenizing stops at max_len tokens.
+      bytes += static_cast<std::int64_t>(r.text.size());
+    }
+  }
+  state.SetBytesProcessed(bytes);
+  state.counters["docs/s"] =
+      benchmark::Counter(static_cast<double>(rows.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Tokenizer)->Arg(1 << 30)->Arg(1024)->Unit(benchmark::kMillisecond);
+
+// Batches per second delivered in order, by number of worker threads.
+void BM_Loader(benchmark::State& state) {
+  mltrain::LoaderOptions o;
+  o.batch_size = 32;
+  o.num_workers = state.range(0);
+  o.layout = state.range(1) ? mltrain::BatchLayout::kPadded : mltrain::BatchLayout::kBag;
+  o.token_dropout = 0.1;
+  mltrain::DeterministicLoader loader(prepared().train, o);
+  std::int64_t batches = 0, epoch = 0;
+  for (auto _ : state) {
+    loader.start_epoch(epoch++);
+    mltrain::Batch b;
+    while (loader.next(&b)) ++batches;
+  }
+  state.counters["batches/s"] = benchmark::Counter(static_cast<double>(batches), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Loader)->ArgsProduct({{0, 1, 2, 4}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The default bow model (30000 x 64 embedding): what every trace_every-th
+// step and every summary hashes.
+std::shared_ptr<mltrain::ClassifierImpl> bow_model() {
+  mltrain::Config cfg;
+  mltrain::seed_everything(1, false);
+  return mltrain::make_classifier(cfg, 30000, 2);
+}
+
+void BM_StateHash(benchmark::State& state) {
+  auto model = bow_model();
+  std::int64_t bytes = 0;
+  for (const auto& p : model->parameters()) bytes += static_cast<std::int64_t>(p.nbytes());
+  for (auto _ : state) benchmark::DoNotOptimize(mltrain::state_sha256(*model));
+  state.SetBytesProcessed(bytes * state.iterations());
+}
+BENCHMARK(BM_StateHash)->Unit(benchmark::kMillisecond);
+
+// One bow training step on real batches, with and without the trace record
+// (loss bits + lr as a JSON line, and the state hash every `trace_every`
+// steps, amortised): the trace's share of step time.
+void BM_TrainStep(benchmark::State& state) {
+  const bool trace = state.range(0) != 0;
+  const std::int64_t trace_every = state.range(1);
+  auto model = bow_model();
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.005));
+  mltrain::LoaderOptions o;
+  o.batch_size = 32;
+  mltrain::DeterministicLoader loader(prepared().train, o);
+  std::vector<mltrain::Batch> batches;
+  loader.start_epoch(0);
+  mltrain::Batch b;
+  for (int i = 0; i < 32 && loader.next(&b); ++i) batches.push_back(b);
+  char path[] = "/tmp/mltrain_bench_XXXXXX";
+  std::string dir = ::mkdtemp(path);
+  mltrain::LineWriter w;
+  w.open(dir + "/trace.jsonl", 0);
+  std::int64_t step = 0;
+  for (auto _ : state) {
+    const mltrain::Batch& batch = batches[static_cast<std::size_t>(step % 32)];
+    opt.zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(batch), batch.labels);
+    float v = loss.item<float>();
+    loss.backward();
+    opt.step();
+    ++step;
+    if (trace) {
+      nlohmann::json tr = {{"step", step}, {"epoch", 1}, {"batch", step}, {"loss", v}, {"lr", 0.005}};
+      if (step % trace_every == 0) tr["state"] = mltrain::state_hash(*model);
+      w.append_line(tr.dump());
+    }
+  }
+}
+BENCHMARK(BM_TrainStep)->Args({0, 50})->Args({1, 50})->Args({1, 10})->Unit(benchmark::kMillisecond);
+
+void BM_Checkpoint(benchmark::State& state) {
+  auto model = bow_model();
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.005));
+  char path[] = "/tmp/mltrain_bench_XXXXXX";
+  std::string file = std::string(::mkdtemp(path)) + "/last.pt";
+  mltrain::TrainPosition pos;
+  const bool load = state.range(0) != 0;
+  mltrain::save_checkpoint(file, "bench", *model, opt, pos);
+  for (auto _ : state) {
+    if (load) {
+      mltrain::load_checkpoint(file, "bench", *model, opt, &pos);
+    } else {
+      mltrain::save_checkpoint(file, "bench", *model, opt, pos);
+    }
+  }
+  state.counters["MB"] = static_cast<double>(mltrain::file_size_or_zero(file)) / 1e6;
+}
+BENCHMARK(BM_Checkpoint)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
