@@ -11,6 +11,7 @@
 
 #include "mltrain/mltrain.h"
 #include "train/checkpoint.h"
+#include "train/fused_adam.h"
 
 namespace {
 
@@ -95,8 +96,15 @@ BENCHMARK(BM_StateHash)->Unit(benchmark::kMillisecond);
 void BM_TrainStep(benchmark::State& state) {
   const bool trace = state.range(0) != 0;
   const std::int64_t trace_every = state.range(1);
+  const bool fused = state.range(2) != 0;
   auto model = bow_model();
-  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.005));
+  std::unique_ptr<torch::optim::Optimizer> optp;
+  if (fused) {
+    optp = std::make_unique<mltrain::FusedAdam>(model->parameters(), torch::optim::AdamOptions(0.005), false);
+  } else {
+    optp = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(0.005));
+  }
+  torch::optim::Optimizer& opt = *optp;
   mltrain::LoaderOptions o;
   o.batch_size = 32;
   mltrain::DeterministicLoader loader(prepared().train, o);
@@ -124,7 +132,13 @@ void BM_TrainStep(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_TrainStep)->Args({0, 50})->Args({1, 50})->Args({1, 10})->Unit(benchmark::kMillisecond);
+// Args: trace on/off, trace_every, FusedAdam (1) or LibTorch's Adam (0).
+BENCHMARK(BM_TrainStep)
+    ->Args({0, 50, 1})
+    ->Args({1, 50, 1})
+    ->Args({1, 10, 1})
+    ->Args({0, 50, 0})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Checkpoint(benchmark::State& state) {
   auto model = bow_model();
@@ -133,6 +147,15 @@ void BM_Checkpoint(benchmark::State& state) {
   std::string file = std::string(::mkdtemp(path)) + "/last.pt";
   mltrain::TrainPosition pos;
   const bool load = state.range(0) != 0;
+  // One step first, so the optimizer state (2 x the weights) is saved too.
+  model->zero_grad();
+  mltrain::LoaderOptions o;
+  mltrain::DeterministicLoader loader(prepared().train, o);
+  loader.start_epoch(0);
+  mltrain::Batch b;
+  loader.next(&b);
+  torch::nn::functional::cross_entropy(model->forward(b), b.labels).backward();
+  opt.step();
   mltrain::save_checkpoint(file, "bench", *model, opt, pos);
   for (auto _ : state) {
     if (load) {

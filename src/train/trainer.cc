@@ -22,6 +22,7 @@
 #include "mltrain/state_hash.h"
 #include "repro/state_dict.h"
 #include "train/checkpoint.h"
+#include "train/fused_adam.h"
 #include "train/run_dir.h"
 
 namespace mltrain {
@@ -105,12 +106,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainingConfig& t,
     return std::make_unique<torch::optim::SGD>(
         params, torch::optim::SGDOptions(t.lr).momentum(t.momentum).weight_decay(t.weight_decay));
   }
-  if (t.optimizer == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
-  }
-  return std::make_unique<torch::optim::Adam>(
-      params, torch::optim::AdamOptions(t.lr).weight_decay(t.weight_decay));
+  return std::make_unique<FusedAdam>(
+      params, torch::optim::AdamOptions(t.lr).weight_decay(t.weight_decay),
+      /*decoupled=*/t.optimizer == "adamw");
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
@@ -194,9 +192,6 @@ json tensor_phase(const std::string& phase, std::int64_t step, ClassifierImpl& m
       if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {
         tensors.push_back({kv.first + ".exp_avg", tensor_sha256(a->exp_avg())});
         tensors.push_back({kv.first + ".exp_avg_sq", tensor_sha256(a->exp_avg_sq())});
-      } else if (auto* w = dynamic_cast<torch::optim::AdamWParamState*>(st)) {
-        tensors.push_back({kv.first + ".exp_avg", tensor_sha256(w->exp_avg())});
-        tensors.push_back({kv.first + ".exp_avg_sq", tensor_sha256(w->exp_avg_sq())});
       } else if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(st)) {
         if (s->momentum_buffer().defined()) {
           tensors.push_back({kv.first + ".momentum_buffer", tensor_sha256(s->momentum_buffer())});

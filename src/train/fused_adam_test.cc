@@ -1,0 +1,72 @@
+#include "train/fused_adam.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "mltrain/state_hash.h"
+
+namespace mltrain {
+namespace {
+
+// Trains two copies of the same module, one with LibTorch's optimizer and one
+// with FusedAdam, and returns the largest parameter difference.
+double max_diff_after(bool decoupled, double wd, int steps) {
+  torch::manual_seed(3);
+  torch::nn::Linear a(40, 7), b(40, 7);
+  {
+    torch::NoGradGuard ng;
+    b->weight.copy_(a->weight);
+    b->bias.copy_(a->bias);
+  }
+  std::unique_ptr<torch::optim::Optimizer> ref;
+  if (decoupled) {
+    ref = std::make_unique<torch::optim::AdamW>(a->parameters(),
+                                                torch::optim::AdamWOptions(0.01).weight_decay(wd));
+  } else {
+    ref = std::make_unique<torch::optim::Adam>(a->parameters(),
+                                               torch::optim::AdamOptions(0.01).weight_decay(wd));
+  }
+  FusedAdam fused(b->parameters(), torch::optim::AdamOptions(0.01).weight_decay(wd), decoupled);
+  for (int i = 0; i < steps; ++i) {
+    torch::Tensor x = torch::randn({16, 40});
+    ref->zero_grad();
+    fused.zero_grad();
+    a(x).pow(2).mean().backward();
+    b(x).pow(2).mean().backward();
+    ref->step();
+    fused.step();
+  }
+  return std::max((a->weight - b->weight).abs().max().item<double>(),
+                  (a->bias - b->bias).abs().max().item<double>());
+}
+
+TEST(FusedAdam, MatchesLibTorchAdam) {
+  EXPECT_LT(max_diff_after(false, 0.0, 50), 1e-5);
+  EXPECT_LT(max_diff_after(false, 0.01, 50), 1e-5);
+}
+
+TEST(FusedAdam, MatchesLibTorchAdamW) { EXPECT_LT(max_diff_after(true, 0.1, 50), 1e-5); }
+
+TEST(FusedAdam, SameBitsForAnyThreadCount) {
+  std::vector<std::string> hashes;
+  const int before = at::get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    torch::manual_seed(5);
+    torch::nn::Linear m(300, 300);  // 90k weights: several parallel chunks
+    FusedAdam opt(m->parameters(), torch::optim::AdamOptions(0.01), false);
+    for (int i = 0; i < 5; ++i) {
+      opt.zero_grad();
+      m(torch::randn({8, 300})).sum().backward();
+      opt.step();
+    }
+    hashes.push_back(state_sha256(*m));
+  }
+  at::set_num_threads(before);
+  EXPECT_EQ(hashes[0], hashes[1]);
+  EXPECT_EQ(hashes[0], hashes[2]);
+}
+
+}  // namespace
+}  // namespace mltrain
