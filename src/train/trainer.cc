@@ -434,7 +434,6 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
 
   const auto named = model->named_parameters();
   Batch batch;
-  torch::Tensor ce_target;
   for (; pos.epoch < cfg.training.epochs; ++pos.epoch, pos.batch = 0) {
     const auto epoch_start = Clock::now();
     loader.start_epoch(pos.epoch, pos.batch);
