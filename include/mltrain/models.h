@@ -2,18 +2,23 @@
 //
 // Every model maps a Batch to logits (B, C). Parameters are initialised from
 // LibTorch's CPU generator, so seed_everything must run before construction.
+// Dropout does not use that generator: each dropout site draws its mask from
+// the counter-based stream (seed, "dropout", step, site), element i from
+// value i of the stream. The mask is therefore a pure function of the seed,
+// the training step and the site, whatever the thread count, and a resumed
+// run needs no generator state to continue it.
 #ifndef MLTRAIN_MODELS_H_
 #define MLTRAIN_MODELS_H_
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/normalization.h>
 
+#include <cstdint>
 #include <memory>
 
 #include "mltrain/config.h"
@@ -21,10 +26,46 @@
 
 namespace mltrain {
 
+// Which draw the model's dropout sites make: set once per training step.
+struct DropoutContext {
+  std::uint64_t seed = 0;
+  std::int64_t step = 0;
+};
+
+// Inverted dropout (x * mask / (1 - p)) with the mask from stream `key`.
+// x must be a contiguous CPU float tensor. Parallel over elements; each
+// element's draw depends only on (key, element index).
+torch::Tensor stream_dropout(const torch::Tensor& x, double p, std::uint64_t key);
+
+class StreamDropoutImpl : public torch::nn::Module {
+ public:
+  StreamDropoutImpl(double p, std::int64_t site, std::shared_ptr<const DropoutContext> ctx);
+  // Identity in eval mode or when p == 0.
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  double p_;
+  std::int64_t site_;
+  std::shared_ptr<const DropoutContext> ctx_;
+};
+TORCH_MODULE(StreamDropout);
+
 class ClassifierImpl : public torch::nn::Module {
  public:
   // Returns logits (B, C).
   virtual torch::Tensor forward(const Batch& batch) = 0;
+  // The coming forward passes are training step `step` of a run seeded with
+  // `seed`: dropout masks come from (seed, "dropout", step, site).
+  void set_random_step(std::uint64_t seed, std::int64_t step) {
+    ctx_->seed = seed;
+    ctx_->step = step;
+  }
+
+ protected:
+  // A new dropout site (sites are numbered in construction order).
+  StreamDropout make_dropout(double p) { return StreamDropout(p, next_site_++, ctx_); }
+  std::shared_ptr<DropoutContext> ctx_ = std::make_shared<DropoutContext>();
+  std::int64_t next_site_ = 0;
 };
 
 // EmbeddingBag (mean) -> Linear -> ReLU -> Dropout -> Linear.
@@ -36,7 +77,7 @@ class BowClassifierImpl : public ClassifierImpl {
  private:
   torch::nn::EmbeddingBag embed_{nullptr};
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
-  torch::nn::Dropout drop_{nullptr};
+  StreamDropout drop_{nullptr};
 };
 
 // Embedding -> num_layers x (Conv1d k=3 + ReLU) -> masked max-pool -> Linear.
@@ -48,7 +89,7 @@ class CnnClassifierImpl : public ClassifierImpl {
  private:
   torch::nn::Embedding embed_{nullptr};
   torch::nn::ModuleList convs_;
-  torch::nn::Dropout drop_{nullptr};
+  StreamDropout drop_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };
 
@@ -59,13 +100,17 @@ class CnnClassifierImpl : public ClassifierImpl {
 // nothing.
 class EncoderLayerImpl : public torch::nn::Module {
  public:
-  EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff, double dropout);
-  // x: (B, T, E); pad: (B, 1, 1, T) bool, true = padding. Returns (B, T, E).
+  // drops: the layer's four dropout sites (attention weights, attention
+  // output, feed-forward inner, feed-forward output).
+  EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
+                   std::vector<StreamDropout> drops);
+  // x: (B, T, E); pad: (B, 1, 1, T) float, 0 for tokens and -inf for
+  // padding. Returns (B, T, E).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pad);
 
  private:
   std::int64_t heads_;
-  double dropout_;
+  std::vector<StreamDropout> drops_;
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
 };
@@ -82,7 +127,7 @@ class TransformerClassifierImpl : public ClassifierImpl {
  private:
   torch::nn::Embedding embed_{nullptr}, pos_{nullptr};
   torch::nn::ModuleList layers_;
-  torch::nn::Dropout drop_{nullptr};
+  StreamDropout drop_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };
 

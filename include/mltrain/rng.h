@@ -20,8 +20,21 @@
 
 namespace mltrain {
 
+constexpr std::uint64_t kStreamGamma = 0x9e3779b97f4a7c15ULL;
+
 // The SplitMix64 finaliser: a bijective 64-bit mix.
-std::uint64_t mix64(std::uint64_t x);
+inline std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Value i (0-based) of the stream with key `key`, without the stream: what
+// Stream(key) returns on its (i+1)-th next_u64(). Lets a parallel loop fill
+// element i from value i, whatever thread runs it.
+inline std::uint64_t stream_at(std::uint64_t key, std::uint64_t i) {
+  return mix64(key + (i + 1) * kStreamGamma);
+}
 
 // FNV-1a 64-bit hash of a purpose string ("shuffle", "sample", ...).
 std::uint64_t purpose_hash(std::string_view purpose);

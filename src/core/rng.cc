@@ -5,13 +5,7 @@
 namespace mltrain {
 
 namespace {
-constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
-}
-
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+constexpr std::uint64_t kGamma = kStreamGamma;
 }
 
 std::uint64_t purpose_hash(std::string_view purpose) {
@@ -32,10 +26,7 @@ std::uint64_t stream_key(std::uint64_t seed, std::string_view purpose, std::uint
   return k;
 }
 
-std::uint64_t Stream::next_u64() {
-  ++counter_;
-  return mix64(key_ + counter_ * kGamma);
-}
+std::uint64_t Stream::next_u64() { return stream_at(key_, counter_++); }
 
 double Stream::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 

@@ -2,18 +2,50 @@
 
 #include <torch/torch.h>
 
+#include <ATen/Parallel.h>
+
 #include "mltrain/error.h"
+#include "mltrain/rng.h"
 
 namespace mltrain {
 
 namespace nn = torch::nn;
+
+torch::Tensor stream_dropout(const torch::Tensor& x, double p, std::uint64_t key) {
+  torch::Tensor mask = torch::empty(x.sizes(), x.options().dtype(torch::kFloat));
+  float* m = mask.data_ptr<float>();
+  const std::int64_t n = mask.numel();
+  // Keep an element when its 32-bit draw is >= p * 2^32; one stream value
+  // gives the draws of two neighbouring elements.
+  const auto threshold = static_cast<std::uint32_t>(p * 4294967296.0);
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  at::parallel_for(0, (n + 1) / 2, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::uint64_t u = stream_at(key, static_cast<std::uint64_t>(i));
+      m[2 * i] = static_cast<std::uint32_t>(u) >= threshold ? scale : 0.0f;
+      if (2 * i + 1 < n) m[2 * i + 1] = static_cast<std::uint32_t>(u >> 32) >= threshold ? scale : 0.0f;
+    }
+  });
+  return x * mask;
+}
+
+StreamDropoutImpl::StreamDropoutImpl(double p, std::int64_t site,
+                                     std::shared_ptr<const DropoutContext> ctx)
+    : p_(p), site_(site), ctx_(std::move(ctx)) {}
+
+torch::Tensor StreamDropoutImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  return stream_dropout(x, p_,
+                        stream_key(ctx_->seed, "dropout", static_cast<std::uint64_t>(ctx_->step),
+                                   static_cast<std::uint64_t>(site_)));
+}
 
 BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
                                      std::int64_t classes) {
   embed_ = register_module(
       "embed", nn::EmbeddingBag(nn::EmbeddingBagOptions(vocab, cfg.embed_dim).mode(torch::kMean)));
   fc1_ = register_module("fc1", nn::Linear(cfg.embed_dim, cfg.hidden_dim));
-  drop_ = register_module("drop", nn::Dropout(cfg.dropout));
+  drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc2_ = register_module("fc2", nn::Linear(cfg.hidden_dim, classes));
 }
 
@@ -32,7 +64,7 @@ CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
     std::int64_t in = l == 0 ? cfg.embed_dim : cfg.hidden_dim;
     convs_->push_back(nn::Conv1d(nn::Conv1dOptions(in, cfg.hidden_dim, 3).padding(1)));
   }
-  drop_ = register_module("drop", nn::Dropout(cfg.dropout));
+  drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.hidden_dim, classes));
 }
 
@@ -48,8 +80,11 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
 }
 
 EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
-                                   double dropout)
-    : heads_(heads), dropout_(dropout) {
+                                   std::vector<StreamDropout> drops)
+    : heads_(heads), drops_(std::move(drops)) {
+  for (std::size_t i = 0; i < drops_.size(); ++i) {
+    register_module("drop" + std::to_string(i), drops_[i]);
+  }
   qkv_ = register_module("qkv", nn::Linear(dim, 3 * dim));
   out_ = register_module("out", nn::Linear(dim, dim));
   ff1_ = register_module("ff1", nn::Linear(dim, ff));
@@ -59,19 +94,21 @@ EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::in
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
-  namespace F = torch::nn::functional;
   const std::int64_t B = x.size(0), T = x.size(1), E = x.size(2), H = heads_, D = E / H;
-  const bool train = is_training();
-  // (B, T, 3E) -> 3 x (B, H, T, D)
-  auto qkv = qkv_(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});
-  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(D));
-  att = att.masked_fill(pad, -std::numeric_limits<float>::infinity());  // (B, H, T, T)
-  att = F::dropout(torch::softmax(att, -1), F::DropoutFuncOptions().p(dropout_).training(train));
-  torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, E});  // (B, T, E)
-  torch::Tensor h = norm1_(x + F::dropout(out_(y), F::DropoutFuncOptions().p(dropout_).training(train)));
-  torch::Tensor f = F::dropout(torch::relu(ff1_(h)), F::DropoutFuncOptions().p(dropout_).training(train));
-  return norm2_(h + F::dropout(ff2_(f), F::DropoutFuncOptions().p(dropout_).training(train)));
+  // (B, T, 3E) -> 3 x (B*H, T, D)
+  auto qkv = qkv_(x).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4}).reshape({3, B * H, T, D});
+  // Scale q (B*H*T*D values), not the scores (B*H*T*T), and add the padding
+  // mask inside the matmul, as PyTorch's multi-head attention does.
+  torch::Tensor q = qkv[0] * (1.0 / std::sqrt(static_cast<double>(D)));
+  torch::Tensor att = torch::baddbmm(pad.expand({B, H, 1, T}).reshape({B * H, 1, T}), q,
+                                     qkv[1].transpose(1, 2));  // (B*H, T, T)
+  att = drops_[0](torch::softmax(att, -1));
+  torch::Tensor y = torch::bmm(att, qkv[2])                  // (B*H, T, D)
+                        .view({B, H, T, D})
+                        .transpose(1, 2)
+                        .reshape({B, T, E});                 // (B, T, E)
+  torch::Tensor h = norm1_(x + drops_[1](out_(y)));
+  return norm2_(h + drops_[3](ff2_(drops_[2](torch::relu(ff1_(h))))));
 }
 
 TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
@@ -81,9 +118,11 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
   pos_ = register_module("pos", nn::Embedding(max_len, cfg.embed_dim));
   layers_ = register_module("layers", nn::ModuleList());
   for (std::int64_t l = 0; l < cfg.num_layers; ++l) {
-    layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, cfg.dropout));
+    std::vector<StreamDropout> drops;
+    for (int d = 0; d < 4; ++d) drops.push_back(make_dropout(cfg.dropout));
+    layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, drops));
   }
-  drop_ = register_module("drop", nn::Dropout(cfg.dropout));
+  drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.embed_dim, classes));
 }
 
@@ -91,7 +130,10 @@ torch::Tensor TransformerClassifierImpl::forward(const Batch& b) {
   const std::int64_t T = b.tokens.size(1);
   torch::Tensor positions = torch::arange(T, torch::kInt64);              // (T)
   torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);     // (B, T, E)
-  torch::Tensor pad = b.mask.logical_not().unsqueeze(1).unsqueeze(2);    // (B, 1, 1, T)
+  // Additive key-padding mask: 0 for tokens, -inf for padding.       (B, 1, 1, T)
+  torch::Tensor pad = torch::zeros(b.mask.sizes(), torch::kFloat)
+                          .masked_fill(b.mask.logical_not(), -std::numeric_limits<float>::infinity())
+                          .view({b.mask.size(0), 1, 1, b.mask.size(1)});
   for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, pad);
   torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());                   // (B, T, 1)
   x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);                          // (B, E)

@@ -4,7 +4,10 @@
 #include <torch/torch.h>
 
 #include "mltrain/seed.h"
+#include "mltrain/rng.h"
 #include "mltrain/state_hash.h"
+
+#include <ATen/Parallel.h>
 
 namespace mltrain {
 namespace {
@@ -80,6 +83,55 @@ TEST(Models, CnnIgnoresPadding) {
   b.mask = torch::tensor({{true, true, true, false, false, false}});
   // Zero padding in the convolution sees the same zeros either way.
   EXPECT_TRUE(torch::allclose(m->forward(a), m->forward(b), 1e-6, 1e-6));
+}
+
+}  // namespace
+}  // namespace mltrain
+
+namespace mltrain {
+namespace {
+
+TEST(StreamDropout, MaskIsAFunctionOfKeyOnly) {
+  torch::Tensor x = torch::ones({64, 1000});
+  std::vector<torch::Tensor> outs;
+  const int before = at::get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    outs.push_back(stream_dropout(x, 0.3, stream_key(42, "dropout", 7, 1)));
+  }
+  at::set_num_threads(before);
+  EXPECT_TRUE(torch::equal(outs[0], outs[1]));
+  EXPECT_TRUE(torch::equal(outs[0], outs[2]));
+  // Inverted dropout: kept values are scaled by 1 / (1 - p), about 70% kept.
+  torch::Tensor kept = outs[0].ne(0);
+  EXPECT_NEAR(kept.to(torch::kDouble).mean().item<double>(), 0.7, 0.01);
+  EXPECT_NEAR(outs[0].masked_select(kept)[0].item<float>(), 1.0f / 0.7f, 1e-6);
+  // Another step or site draws another mask.
+  EXPECT_FALSE(torch::equal(outs[0], stream_dropout(x, 0.3, stream_key(42, "dropout", 8, 1))));
+  EXPECT_FALSE(torch::equal(outs[0], stream_dropout(x, 0.3, stream_key(42, "dropout", 7, 2))));
+}
+
+TEST(StreamDropout, OnlyWhileTrainingAndFollowsTheStep) {
+  Config cfg;
+  cfg.model.arch = "bow";
+  cfg.model.dropout = 0.5;
+  seed_everything(1, true);
+  auto m = make_classifier(cfg, 50, 2);
+  Batch b;
+  b.tokens = torch::tensor({2, 3, 4, 5}, torch::kInt64);
+  b.offsets = torch::tensor({0, 2}, torch::kInt64);
+  m->train();
+  m->set_random_step(42, 3);
+  torch::Tensor a1 = m->forward(b);
+  torch::Tensor a2 = m->forward(b);
+  m->set_random_step(42, 4);
+  torch::Tensor c = m->forward(b);
+  EXPECT_TRUE(torch::equal(a1, a2));  // same step, same masks
+  EXPECT_FALSE(torch::equal(a1, c));
+  m->eval();
+  torch::Tensor e1 = m->forward(b);
+  m->set_random_step(42, 9);
+  EXPECT_TRUE(torch::equal(e1, m->forward(b)));  // no dropout in eval
 }
 
 }  // namespace

@@ -452,6 +452,7 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
       }
 
       optimizer->zero_grad();
+      model->set_random_step(cfg.seed, step);
       torch::Tensor logits = model->forward(batch);  // (B, C)
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
       const float loss_value = loss.item<float>();
