@@ -30,8 +30,9 @@ struct SeedRecord {
 // cuDNN benchmark off and cuDNN deterministic on, CUBLAS_WORKSPACE_CONFIG set
 // to ":4096:8" (call this before anything initialises CUDA). deterministic=
 // false: nondeterministic algorithms allowed and cuDNN benchmark on.
-// The framework's own randomness (shuffling, token dropout) does not use
-// these generators: it uses Stream(seed, purpose, epoch, index) (rng.h).
+// The framework's own randomness (shuffling, token dropout, model dropout)
+// does not use these generators: it uses Stream(seed, purpose, epoch, index)
+// (rng.h). The CPU generator initialises weights.
 // Not thread-safe: call it once, on the main thread, before training.
 SeedRecord seed_everything(std::uint64_t seed, bool deterministic);
 

@@ -49,7 +49,7 @@ SeedRecord seed_everything(std::uint64_t seed, bool deterministic) {
     r.cuda_devices_seeded = static_cast<int>(torch::cuda::device_count());
   }
   r.streams = "splitmix64(seed, purpose, epoch, index): shuffle=(seed,'shuffle',epoch), "
-              "token_dropout=(seed,'sample',epoch,sample_index)";
+              "token_dropout=(seed,'sample',epoch,sample_index), dropout=(seed,'dropout',step,site)";
   return r;
 }
 
