@@ -310,7 +310,6 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   const std::string ckpt_dir = join_path(dir, "checkpoints");
   const std::string ckpt_path = join_path(ckpt_dir, "last.pt");
   const std::string run_json_path = join_path(dir, "run.json");
-  make_dirs(ckpt_dir);
 
   if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
   // The environment as given (with the thread count in force), before
@@ -367,6 +366,8 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
     res.resumed_from_step = pos.step;
   }
 
+  // Everything above only read; from here on the run directory is written.
+  make_dirs(ckpt_dir);
   // run.json: one attempt record per start.
   json run = path_exists(run_json_path) ? read_json_file(run_json_path) : json::object();
   if (!run.contains("created")) run["created"] = now_iso8601();
@@ -579,6 +580,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   const std::string run_id = cfg.run_id();
   const std::string dir =
       opt.run_dir.empty() ? join_path(cfg.runtime.output_dir, run_id) : opt.run_dir;
+  const bool fresh = !path_exists(dir);
   make_dirs(dir);
   FileLock lock;
   if (!lock.try_lock(join_path(dir, ".lock"))) {
@@ -626,7 +628,17 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   // Temporary files left by a process killed while writing are garbage.
   remove_temp_files(dir);
   remove_temp_files(join_path(dir, "checkpoints"));
-  return train_in_dir(cfg, opt, dir);
+  try {
+    return train_in_dir(cfg, opt, dir);
+  } catch (const Error&) {
+    // Bad config or data found before anything was written: leave no empty
+    // run directory behind.
+    if (fresh && !path_exists(cfg_path)) {
+      ::unlink(join_path(dir, ".lock").c_str());
+      ::rmdir(dir.c_str());
+    }
+    throw;
+  }
 }
 
 }  // namespace mltrain

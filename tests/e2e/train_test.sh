@@ -73,4 +73,7 @@ expect_rc 2 "$ML_TRAIN" -c small.yaml data.val_path="$WORK/newlabel.jsonl"
 grep -q "newlabel.jsonl:1: label \"eggs\" does not occur in the training split" err.txt || fail "label error"
 expect_rc 2 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/nope.jsonl"
 grep -q "nope.jsonl: data file not found" err.txt || fail "missing data file"
+n_runs=$(ls "$WORK/runs" | wc -l)
+expect_rc 2 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/nope.jsonl" training.lr=0.123
+[ "$(ls "$WORK/runs" | wc -l)" -eq "$n_runs" ] || fail "a failed start left a run directory behind"
 echo "train e2e ok"
