@@ -12,6 +12,7 @@
 //   state_hash.h      sha256 of a model's state dict (matches the Python recipe)
 //   env.h             environment_manifest()
 //   compare.h         verify(), reproduce(), diff_runs()
+//   sweep.h           sweep(): seeds x hyperparameters, mean +- std
 //   error.h           mltrain::Error and exit codes
 //   hash.h, fs.h      SHA helpers, atomic files
 #ifndef MLTRAIN_MLTRAIN_H_
@@ -30,6 +31,7 @@
 #include "mltrain/rng.h"
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
+#include "mltrain/sweep.h"
 #include "mltrain/trainer.h"
 
 #endif  // MLTRAIN_MLTRAIN_H_

@@ -29,6 +29,14 @@ struct VerifyArgs {
   bool json = false;
 };
 
+struct SweepArgs {
+  ConfigSources sources;
+  std::vector<std::string> grid;  // KEY=V1,V2,...
+  int jobs = 1;
+  bool json = false;
+};
+
+int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
 int cmd_config(const ConfigSources& s, bool json);
 int cmd_env();

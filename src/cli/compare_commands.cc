@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "mltrain/compare.h"
+#include "mltrain/sweep.h"
 
 namespace mltrain {
 namespace cli {
@@ -30,6 +31,21 @@ int cmd_reproduce(const std::string& run_dir, bool allow_data_change, const std:
   o.allow_data_change = allow_data_change;
   o.out = &std::cout;
   return reproduce(run_dir, o).match ? 0 : 1;
+}
+
+int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
+  Config cfg = resolve_config(a.sources);
+  SweepOptions o;
+  o.self_exe = self_exe;
+  o.grid = a.grid;
+  o.jobs = a.jobs;
+  o.out = a.json ? nullptr : &std::cout;
+  SweepResult r = sweep(cfg, o);
+  if (a.json) {
+    std::cout << nlohmann::json{{"dir", r.dir}, {"runs", r.runs}, {"groups", r.groups}}.dump(2)
+              << "\n";
+  }
+  return r.all_completed ? 0 : 1;
 }
 
 int cmd_diff(const std::string& a, const std::string& b, bool json) {

@@ -72,8 +72,8 @@ struct SourceFlags {
 
 int real_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  static const std::set<std::string> kCommands = {"train", "config", "env", "verify",
-                                                  "reproduce", "diff"};
+  static const std::set<std::string> kCommands = {"train",     "config", "env",  "verify",
+                                                  "reproduce", "diff",   "sweep"};
   static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
   // `ml-train --seed 123` means `ml-train train --seed 123`.
   if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
@@ -138,6 +138,20 @@ int real_main(int argc, char** argv) {
   diff->add_option("run_b", diff_b, "second run directory")->required();
   diff->add_flag("--json", diff_json, "print the differences as JSON");
 
+  cli::SweepArgs sweep_args;
+  SourceFlags sweep_flags;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
+  sweep_flags.add_to(sweep);
+  sweep->add_option("--grid", sweep_args.grid, "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->required();
+  sweep->add_option("--jobs", sweep_args.jobs, "runs trained at the same time (default 1)")
+      ->check(CLI::Range(1, 64));
+  sweep->add_flag("--json", sweep_args.json, "print the runs and groups as JSON");
+
   std::vector<std::string> cli_args(args.rbegin(), args.rend());  // CLI11 wants reversed
   try {
     app.parse(cli_args);
@@ -165,6 +179,10 @@ int real_main(int argc, char** argv) {
   }
   if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
   if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
+  if (*sweep) {
+    sweep_args.sources = sweep_flags.sources();
+    return cli::cmd_sweep(sweep_args, self_exe());
+  }
   return 2;
 }
 

@@ -5,8 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "mltrain/error.h"
 
@@ -14,29 +16,31 @@ extern char** environ;
 
 namespace mltrain {
 
-ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                      const std::string& log_path, bool kill_when_stopped) {
+namespace {
+
+// Forks and execs one child with stdout+stderr appended to its log.
+pid_t spawn(const ChildSpec& spec) {
   // Everything the child needs is prepared before fork(): after it, only
   // async-signal-safe calls.
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;
     bool replaced = false;
-    for (const auto& mine : env) {
+    for (const auto& mine : spec.env) {
       if (kv.compare(0, mine.find('=') + 1, mine, 0, mine.find('=') + 1) == 0) replaced = true;
     }
     if (!replaced) env_strings.push_back(kv);
   }
-  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  env_strings.insert(env_strings.end(), spec.env.begin(), spec.env.end());
   std::vector<char*> envp, args;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
+  std::vector<std::string> argv_copy = spec.argv;
   for (auto& s : argv_copy) args.push_back(s.data());
   args.push_back(nullptr);
 
-  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) fail_usage(log_path + ": cannot open log: " + std::strerror(errno));
+  int log = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) fail_usage(spec.log_path + ": cannot open log: " + std::strerror(errno));
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log);
@@ -49,6 +53,14 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::vector<st
     ::_exit(127);
   }
   ::close(log);
+  return pid;
+}
+
+}  // namespace
+
+ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      const std::string& log_path, bool kill_when_stopped) {
+  pid_t pid = spawn({argv, env, log_path});
   ChildResult r;
   while (true) {
     int status = 0;
@@ -71,6 +83,31 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::vector<st
       return r;
     }
   }
+}
+
+std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int jobs) {
+  std::vector<ChildResult> results(specs.size());
+  std::map<pid_t, std::size_t> running;
+  std::size_t next = 0;
+  while (next < specs.size() || !running.empty()) {
+    while (next < specs.size() && static_cast<int>(running.size()) < std::max(1, jobs)) {
+      running[spawn(specs[next])] = next;
+      ++next;
+    }
+    int status = 0;
+    pid_t w = ::waitpid(-1, &status, 0);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_run(std::string("waitpid failed: ") + std::strerror(errno));
+    }
+    auto it = running.find(w);
+    if (it == running.end()) continue;
+    ChildResult& r = results[it->second];
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    running.erase(it);
+  }
+  return results;
 }
 
 }  // namespace mltrain

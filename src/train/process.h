@@ -20,6 +20,15 @@ struct ChildResult {
 ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                       const std::string& log_path, bool kill_when_stopped = false);
 
+// Runs every command (argv, env, log path) with at most `jobs` at a time and
+// returns their results in the order given.
+struct ChildSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string log_path;
+};
+std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int jobs);
+
 }  // namespace mltrain
 
 #endif  // MLTRAIN_SRC_TRAIN_PROCESS_H_

@@ -1,0 +1,190 @@
+#include "mltrain/sweep.h"
+
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <ostream>
+#include <sstream>
+
+#include "mltrain/error.h"
+#include "mltrain/fs.h"
+#include "mltrain/hash.h"
+#include "train/process.h"
+#include "train/run_dir.h"
+
+namespace mltrain {
+namespace {
+
+using json = nlohmann::json;
+
+struct Axis {
+  std::string key;
+  std::vector<std::string> values;
+};
+
+std::vector<Axis> parse_grid(const Config& cfg, const std::vector<std::string>& grid) {
+  std::vector<Axis> axes;
+  for (const auto& g : grid) {
+    auto eq = g.find('=');
+    if (eq == std::string::npos || eq == 0) fail_usage("--grid '" + g + "': expected KEY=V1,V2,...");
+    Axis a{g.substr(0, eq), {}};
+    if (a.key.rfind("runtime.", 0) == 0) {
+      fail_usage("--grid '" + g + "': runtime.* keys do not change results; use verify --vary");
+    }
+    for (const auto& ax : axes) {
+      if (ax.key == a.key) fail_usage("--grid '" + g + "': key given twice");
+    }
+    std::stringstream ss(g.substr(eq + 1));
+    std::string v;
+    while (std::getline(ss, v, ',')) {
+      Config check = cfg;
+      apply_override(&check, a.key + "=" + v);  // validates key and value now
+      a.values.push_back(v);
+    }
+    if (a.values.empty()) fail_usage("--grid '" + g + "': no values");
+    axes.push_back(a);
+  }
+  if (axes.empty()) fail_usage("sweep: give at least one --grid KEY=V1,V2,...");
+  return axes;
+}
+
+// Every combination, first axis slowest.
+std::vector<std::vector<std::string>> combinations(const std::vector<Axis>& axes) {
+  std::vector<std::vector<std::string>> out = {{}};
+  for (const auto& a : axes) {
+    std::vector<std::vector<std::string>> next;
+    for (const auto& prefix : out) {
+      for (const auto& v : a.values) {
+        auto c = prefix;
+        c.push_back(a.key + "=" + v);
+        next.push_back(c);
+      }
+    }
+    out = next;
+  }
+  return out;
+}
+
+json stats(const std::vector<double>& xs) {
+  if (xs.empty()) return nullptr;
+  double mean = 0;
+  for (double x : xs) mean += x;
+  mean /= static_cast<double>(xs.size());
+  double var = 0;
+  for (double x : xs) var += (x - mean) * (x - mean);
+  double sd = xs.size() > 1 ? std::sqrt(var / static_cast<double>(xs.size() - 1)) : 0.0;
+  return {{"mean", mean}, {"std", sd}};
+}
+
+std::string fmt4(double v) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(4) << v;
+  return o.str();
+}
+
+std::string pm(const json& s) {
+  if (s.is_null()) return "-";
+  return fmt4(s["mean"].get<double>()) + " +- " + fmt4(s["std"].get<double>());
+}
+
+}  // namespace
+
+SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
+  const std::vector<Axis> axes = parse_grid(cfg, opt.grid);
+  const auto combos = combinations(axes);
+  json spec = {{"base", cfg.identity_json()}, {"grid", json::array()}};
+  for (const auto& a : axes) spec["grid"].push_back({{"key", a.key}, {"values", a.values}});
+  const std::string sweep_id = sha1_hex(spec.dump()).substr(0, 8);
+  SweepResult res;
+  res.dir = join_path(join_path(cfg.runtime.output_dir, "sweeps"), sweep_id);
+  make_dirs(res.dir);
+  const std::string cfg_file = join_path(res.dir, "config.full.json");
+  write_json_atomic(cfg_file, cfg.to_json());
+
+  std::vector<ChildSpec> specs;
+  std::vector<std::string> run_ids;
+  for (std::size_t i = 0; i < combos.size(); ++i) {
+    Config c = cfg;
+    for (const auto& o : combos[i]) apply_override(&c, o);
+    run_ids.push_back(c.run_id());
+    std::vector<std::string> argv = {opt.self_exe, "train", "-c", cfg_file, "runtime.progress=false"};
+    argv.insert(argv.end(), combos[i].begin(), combos[i].end());
+    specs.push_back({argv, {}, join_path(res.dir, std::to_string(i + 1) + ".log")});
+  }
+  if (opt.out) {
+    *opt.out << "sweep " << sweep_id << ": " << combos.size() << " runs (" << opt.jobs
+             << " at a time) in " << res.dir << "\n"
+             << std::flush;
+  }
+  std::vector<ChildResult> results = run_children(specs, opt.jobs);
+
+  res.runs = json::array();
+  res.all_completed = true;
+  std::map<std::string, std::vector<std::size_t>> groups;  // non-seed overrides -> runs
+  for (std::size_t i = 0; i < combos.size(); ++i) {
+    const std::string dir = join_path(cfg.runtime.output_dir, run_ids[i]);
+    const std::string summary_path = join_path(dir, "summary.json");
+    json row = {{"overrides", combos[i]}, {"run_id", run_ids[i]}, {"dir", dir},
+                {"exit_code", results[i].exit_code}, {"log", specs[i].log_path}};
+    if (results[i].exit_code == 0 && path_exists(summary_path)) {
+      json s = read_json_file(summary_path);
+      row["status"] = "completed";
+      row["state_hash"] = s.value("state_hash", "");
+      row["val_acc"] = s["val"].value("acc", 0.0);
+      row["val_f1"] = s["val"].value("f1", 0.0);
+      row["test_acc"] = s["test"].is_object() ? json(s["test"].value("acc", 0.0)) : json(nullptr);
+      row["test_f1"] = s["test"].is_object() ? json(s["test"].value("f1", 0.0)) : json(nullptr);
+    } else {
+      row["status"] = "failed";
+      res.all_completed = false;
+    }
+    std::string group;
+    for (const auto& o : combos[i]) {
+      if (o.rfind("seed=", 0) != 0) group += (group.empty() ? "" : " ") + o;
+    }
+    groups[group].push_back(i);
+    res.runs.push_back(row);
+  }
+
+  res.groups = json::array();
+  for (const auto& g : groups) {
+    json entry = {{"group", g.first.empty() ? "(all)" : g.first}, {"runs", json::array()}};
+    std::map<std::string, std::vector<double>> values;
+    for (std::size_t i : g.second) {
+      const json& r = res.runs[i];
+      entry["runs"].push_back(r["run_id"]);
+      if (r["status"] != "completed") continue;
+      for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) {
+        if (r[k].is_number()) values[k].push_back(r[k].get<double>());
+      }
+    }
+    entry["n"] = static_cast<std::int64_t>(values["val_acc"].size());
+    for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) entry[k] = stats(values[k]);
+    res.groups.push_back(entry);
+  }
+  write_json_atomic(join_path(res.dir, "sweep.json"),
+                    {{"sweep_id", sweep_id}, {"spec", spec}, {"runs", res.runs}, {"groups", res.groups}});
+
+  if (opt.out) {
+    std::ostream& o = *opt.out;
+    for (const auto& r : res.runs) {
+      std::string ov;
+      for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + x.get<std::string>();
+      o << "  " << r["run_id"].get<std::string>() << "  " << std::left << std::setw(40) << ov
+        << (r["status"] == "completed" ? "val_acc " + fmt4(r["val_acc"].get<double>())
+                                       : "FAILED (see " + r["log"].get<std::string>() + ")")
+        << "\n";
+    }
+    o << std::left << std::setw(40) << "group" << std::setw(4) << "n" << std::setw(20) << "val_acc"
+      << std::setw(20) << "val_f1" << "test_acc\n";
+    for (const auto& g : res.groups) {
+      o << std::setw(40) << g["group"].get<std::string>() << std::setw(4) << g["n"].get<std::int64_t>()
+        << std::setw(20) << pm(g["val_acc"]) << std::setw(20) << pm(g["val_f1"]) << pm(g["test_acc"])
+        << "\n";
+    }
+    o << std::flush;
+  }
+  return res;
+}
+
+}  // namespace mltrain

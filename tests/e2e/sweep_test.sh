@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# sweep: seeds x hyperparameters, each combination an ordinary run (reused
+# when already completed), aggregated as mean +- sample std over seeds.
+source "$(dirname "$0")/lib.sh"
+write_small_config
+expect_rc 0 "$ML_TRAIN" sweep -c small.yaml --grid seed=1,2,3 --grid training.lr=0.01,0.02 --jobs 2
+cat out.txt
+sweep_dir=$(ls -d "$WORK"/runs/sweeps/*)
+"$PYTHON" - "$sweep_dir/sweep.json" "$WORK/runs" <<'PY'
+import json, os, statistics, sys
+s = json.load(open(sys.argv[1]))
+assert len(s["runs"]) == 6 and all(r["status"] == "completed" for r in s["runs"])
+assert len({r["run_id"] for r in s["runs"]}) == 6
+groups = {g["group"]: g for g in s["groups"]}
+assert set(groups) == {"training.lr=0.01", "training.lr=0.02"}, groups.keys()
+for name, g in groups.items():
+    accs = [json.load(open(os.path.join(sys.argv[2], rid, "summary.json")))["val"]["acc"] for rid in g["runs"]]
+    assert g["n"] == 3
+    assert abs(g["val_acc"]["mean"] - statistics.mean(accs)) < 1e-12
+    assert abs(g["val_acc"]["std"] - statistics.stdev(accs)) < 1e-12
+print("aggregation ok")
+PY
+# Running the same sweep again reuses every completed run.
+expect_rc 0 "$ML_TRAIN" sweep -c small.yaml --grid seed=1,2,3 --grid training.lr=0.01,0.02
+[ "$(grep -l "already completed" "$sweep_dir"/*.log | wc -l)" -eq 6 ] || fail "completed runs were retrained"
+expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid training.lrr=0.1,0.2
+grep -q "did you mean 'training.lr'" err.txt || fail "bad grid key"
+expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid runtime.num_workers=0,2
+grep -q "use verify --vary" err.txt || fail "runtime grid key accepted"
+echo "sweep e2e ok"
