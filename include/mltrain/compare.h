@@ -90,6 +90,15 @@ struct ReproduceResult {
 // Throws Error(kFailure) when a data file changed and !allow_data_change.
 ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& options);
 
+// The runs under output_dir (directories holding a config.json), filtered by
+// `where` ("dotted.key=VALUE" on the config: numbers compare as numbers) and
+// sorted by `sort_by` (a summary metric: val_acc, val_f1, val_loss, test_acc,
+// test_f1, steps; best first) or by run id. Each row: run_id, dir, status,
+// arch, seed, deterministic, val_acc, val_f1, test_acc, state_hash.
+nlohmann::json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
+                         const std::string& sort_by);
+std::string format_runs(const nlohmann::json& rows);
+
 }  // namespace mltrain
 
 #endif  // MLTRAIN_COMPARE_H_

@@ -36,6 +36,8 @@ struct SweepArgs {
   bool json = false;
 };
 
+int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
+             const std::string& sort_by, bool json);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
 int cmd_config(const ConfigSources& s, bool json);

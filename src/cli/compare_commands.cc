@@ -48,6 +48,14 @@ int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
   return r.all_completed ? 0 : 1;
 }
 
+int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
+             const std::string& sort_by, bool json) {
+  Config cfg = resolve_config(s);  // for runtime.output_dir
+  nlohmann::json rows = list_runs(cfg.runtime.output_dir, where, sort_by);
+  std::cout << (json ? rows.dump(2) + "\n" : format_runs(rows));
+  return 0;
+}
+
 int cmd_diff(const std::string& a, const std::string& b, bool json) {
   nlohmann::json d = diff_runs(load_run(a), load_run(b));
   std::cout << (json ? d.dump(2) + "\n" : format_diff(d));

@@ -73,7 +73,7 @@ struct SourceFlags {
 int real_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   static const std::set<std::string> kCommands = {"train",     "config", "env",  "verify",
-                                                  "reproduce", "diff",   "sweep"};
+                                                  "reproduce", "diff",   "sweep",  "runs"};
   static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
   // `ml-train --seed 123` means `ml-train train --seed 123`.
   if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
@@ -152,6 +152,20 @@ int real_main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   sweep->add_flag("--json", sweep_args.json, "print the runs and groups as JSON");
 
+  std::vector<std::string> runs_where;
+  std::string runs_sort, runs_output_dir;
+  std::string runs_config;
+  bool runs_json = false;
+  CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
+  runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
+  runs->add_option("--output-dir", runs_output_dir, "directory to list (default: runtime.output_dir)");
+  runs->add_option("--where", runs_where, "config KEY=VALUE filter (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
+  runs->add_flag("--json", runs_json, "print the rows as JSON");
+
   std::vector<std::string> cli_args(args.rbegin(), args.rend());  // CLI11 wants reversed
   try {
     app.parse(cli_args);
@@ -179,6 +193,12 @@ int real_main(int argc, char** argv) {
   }
   if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
   if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
+  if (*runs) {
+    mltrain::ConfigSources s;
+    s.file = runs_config;
+    if (!runs_output_dir.empty()) s.overrides.push_back("runtime.output_dir=" + runs_output_dir);
+    return cli::cmd_runs(s, runs_where, runs_sort, runs_json);
+  }
   if (*sweep) {
     sweep_args.sources = sweep_flags.sources();
     return cli::cmd_sweep(sweep_args, self_exe());

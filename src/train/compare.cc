@@ -1,7 +1,10 @@
 // verify / reproduce / diff: the guarantees as commands.
 #include "mltrain/compare.h"
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <iomanip>
 #include <map>
 #include <set>
@@ -507,6 +510,125 @@ ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& op
     }
   }
   return res;
+}
+
+namespace {
+
+// Does config value v equal the text given on the command line?
+bool value_matches(const json& v, const std::string& text) {
+  if (v.is_string()) return v.get<std::string>() == text;
+  if (v.is_null()) return text == "null" || text == "~" || text.empty();
+  if (v.is_boolean()) return (text == "true") == v.get<bool>() && (text == "true" || text == "false");
+  if (v.is_number()) {
+    char* end = nullptr;
+    double d = std::strtod(text.c_str(), &end);
+    return end != text.c_str() && *end == '\0' && d == v.get<double>();
+  }
+  return false;
+}
+
+}  // namespace
+
+json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
+               const std::string& sort_by) {
+  static const std::set<std::string> kSortable = {"val_acc", "val_f1", "val_loss", "test_acc",
+                                                  "test_f1", "steps",  "run_id"};
+  if (!sort_by.empty() && !kSortable.count(sort_by)) {
+    fail_usage("--sort " + sort_by +
+               ": expected one of val_acc, val_f1, val_loss, test_acc, test_f1, steps, run_id");
+  }
+  std::vector<std::pair<std::string, std::string>> filters;
+  for (const auto& w : where) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) fail_usage("--where '" + w + "': expected KEY=VALUE");
+    std::string key = w.substr(0, eq);
+    if (std::find(config_keys().begin(), config_keys().end(), key) == config_keys().end() ||
+        key.rfind("runtime.", 0) == 0) {
+      std::string s = suggest_key(key);
+      fail_usage("--where '" + w + "': unknown config key '" + key + "'" +
+                 (s.empty() ? "" : " (did you mean '" + s + "'?)"));
+    }
+    filters.emplace_back(key, w.substr(eq + 1));
+  }
+  if (!is_directory(output_dir)) fail_usage(output_dir + ": no such output directory");
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(output_dir.c_str())) {
+    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  json rows = json::array();
+  for (const auto& name : names) {
+    const std::string dir = join_path(output_dir, name);
+    if (name[0] == '.' || !path_exists(join_path(dir, "config.json"))) continue;
+    json cfg;
+    try {
+      cfg = read_json_file(join_path(dir, "config.json"));
+    } catch (const Error&) {
+      continue;  // not a run we can read; list_runs only reports
+    }
+    std::map<std::string, json> flat;
+    flatten(cfg, "", &flat);
+    bool keep = true;
+    for (const auto& f : filters) {
+      auto it = flat.find(f.first);
+      if (it == flat.end() || !value_matches(it->second, f.second)) keep = false;
+    }
+    if (!keep) continue;
+    json run = read_if_exists(join_path(dir, "run.json"));
+    json summary = read_if_exists(join_path(dir, "summary.json"));
+    json row = {{"run_id", name},
+                {"dir", dir},
+                {"status", run.is_object() ? run.value("status", "?") : "?"},
+                {"arch", flat["model.arch"]},
+                {"seed", flat["seed"]},
+                {"deterministic", flat["deterministic"]}};
+    auto metric = [&](const char* split, const char* k) {
+      return summary.is_object() && summary[split].is_object() ? summary[split].value(k, json(nullptr))
+                                                               : json(nullptr);
+    };
+    row["val_acc"] = metric("val", "acc");
+    row["val_f1"] = metric("val", "f1");
+    row["val_loss"] = metric("val", "loss");
+    row["test_acc"] = metric("test", "acc");
+    row["test_f1"] = metric("test", "f1");
+    row["steps"] = summary.is_object() ? summary.value("steps", json(nullptr)) : json(nullptr);
+    row["state_hash"] = summary.is_object() ? summary.value("state_hash", "") : "";
+    rows.push_back(row);
+  }
+  if (!sort_by.empty() && sort_by != "run_id") {
+    const bool ascending = sort_by == "val_loss";
+    std::stable_sort(rows.begin(), rows.end(), [&](const json& a, const json& b) {
+      const json& x = a[sort_by];
+      const json& y = b[sort_by];
+      if (!x.is_number()) return false;  // runs without the metric go last
+      if (!y.is_number()) return true;
+      return ascending ? x.get<double>() < y.get<double>() : x.get<double>() > y.get<double>();
+    });
+  }
+  return rows;
+}
+
+std::string format_runs(const json& rows) {
+  std::ostringstream o;
+  auto num = [](const json& v) {
+    if (!v.is_number()) return std::string("-");
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(4) << v.get<double>();
+    return s.str();
+  };
+  o << std::left << std::setw(10) << "run_id" << std::setw(11) << "status" << std::setw(13) << "arch"
+    << std::setw(22) << "seed" << std::setw(8) << "det" << std::setw(9) << "val_acc" << std::setw(9)
+    << "val_f1" << std::setw(10) << "test_acc" << "state_hash\n";
+  for (const auto& r : rows) {
+    o << std::setw(10) << str(r["run_id"]) << std::setw(11) << str(r["status"]) << std::setw(13)
+      << str(r["arch"]) << std::setw(22) << str(r["seed"]) << std::setw(8)
+      << (r["deterministic"].is_boolean() && r["deterministic"].get<bool>() ? "true" : "false")
+      << std::setw(9) << num(r["val_acc"]) << std::setw(9) << num(r["val_f1"]) << std::setw(10)
+      << num(r["test_acc"]) << str(r["state_hash"]) << "\n";
+  }
+  o << rows.size() << " run" << (rows.size() == 1 ? "" : "s") << "\n";
+  return o.str();
 }
 
 }  // namespace mltrain

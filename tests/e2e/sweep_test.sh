@@ -28,3 +28,19 @@ grep -q "did you mean 'training.lr'" err.txt || fail "bad grid key"
 expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid runtime.num_workers=0,2
 grep -q "use verify --vary" err.txt || fail "runtime grid key accepted"
 echo "sweep e2e ok"
+
+# runs: list, filter by a config key, sort by a metric.
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where training.lr=0.02 --sort val_acc --json
+"$PYTHON" - out.txt <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert len(rows) == 3 and {r["seed"] for r in rows} == {1, 2, 3}, rows
+accs = [r["val_acc"] for r in rows]
+assert accs == sorted(accs, reverse=True), accs
+print("runs ok")
+PY
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs"
+grep -q "^6 runs$" out.txt || { cat out.txt; fail "runs does not list the 6 runs"; }
+expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where model.arc=bow
+grep -q "did you mean 'model.arch'" err.txt || fail "runs --where typo"
+echo "runs e2e ok"
