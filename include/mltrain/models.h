@@ -3,10 +3,10 @@
 // Every model maps a Batch to logits (B, C). Parameters are initialised from
 // LibTorch's CPU generator, so seed_everything must run before construction.
 // Dropout does not use that generator: each dropout site draws its mask from
-// the counter-based stream (seed, "dropout", step, site), element i from
-// value i of the stream. The mask is therefore a pure function of the seed,
-// the training step and the site, whatever the thread count, and a resumed
-// run needs no generator state to continue it.
+// the counter-based stream (seed, "dropout", step, site): value n of the
+// stream decides elements 2n and 2n+1 (its low and high 32 bits). The mask
+// is therefore a pure function of the seed, the training step and the site,
+// whatever the thread count, and a resumed run needs no generator state.
 #ifndef MLTRAIN_MODELS_H_
 #define MLTRAIN_MODELS_H_
 
