@@ -13,6 +13,7 @@
 //   env.h             environment_manifest()
 //   compare.h         verify(), reproduce(), diff_runs()
 //   sweep.h           sweep(): seeds x hyperparameters, mean +- std
+//   report.h          render_report(): HTML for a run or a sweep
 //   error.h           mltrain::Error and exit codes
 //   hash.h, fs.h      SHA helpers, atomic files
 #ifndef MLTRAIN_MLTRAIN_H_
@@ -28,6 +29,7 @@
 #include "mltrain/hash.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
+#include "mltrain/report.h"
 #include "mltrain/rng.h"
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"

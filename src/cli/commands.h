@@ -36,6 +36,7 @@ struct SweepArgs {
   bool json = false;
 };
 
+int cmd_report(const std::string& dir, const std::string& output);
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
              const std::string& sort_by, bool json);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);

@@ -2,6 +2,8 @@
 
 #include "cli/commands.h"
 #include "mltrain/compare.h"
+#include "mltrain/fs.h"
+#include "mltrain/report.h"
 #include "mltrain/sweep.h"
 
 namespace mltrain {
@@ -46,6 +48,14 @@ int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
               << "\n";
   }
   return r.all_completed ? 0 : 1;
+}
+
+int cmd_report(const std::string& dir, const std::string& output) {
+  std::string html = render_report(dir);
+  std::string path = output.empty() ? join_path(dir, "report.html") : output;
+  write_file_atomic(path, html);
+  std::cout << path << "\n";
+  return 0;
 }
 
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,

@@ -73,7 +73,7 @@ struct SourceFlags {
 int real_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   static const std::set<std::string> kCommands = {"train",     "config", "env",  "verify",
-                                                  "reproduce", "diff",   "sweep",  "runs"};
+                                                  "reproduce", "diff",   "sweep",  "runs", "report"};
   static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
   // `ml-train --seed 123` means `ml-train train --seed 123`.
   if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
@@ -166,6 +166,11 @@ int real_main(int argc, char** argv) {
   runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
   runs->add_flag("--json", runs_json, "print the rows as JSON");
 
+  std::string report_dir, report_out;
+  CLI::App* report = app.add_subcommand("report", "write an HTML report of a run or a sweep");
+  report->add_option("dir", report_dir, "a run directory or a sweep directory")->required();
+  report->add_option("-o,--output", report_out, "output file (default: DIR/report.html)");
+
   std::vector<std::string> cli_args(args.rbegin(), args.rend());  // CLI11 wants reversed
   try {
     app.parse(cli_args);
@@ -193,6 +198,7 @@ int real_main(int argc, char** argv) {
   }
   if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
   if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
+  if (*report) return cli::cmd_report(report_dir, report_out);
   if (*runs) {
     mltrain::ConfigSources s;
     s.file = runs_config;

@@ -44,3 +44,29 @@ grep -q "^6 runs$" out.txt || { cat out.txt; fail "runs does not list the 6 runs
 expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where model.arc=bow
 grep -q "did you mean 'model.arch'" err.txt || fail "runs --where typo"
 echo "runs e2e ok"
+
+# report: self-contained HTML for a run and for the sweep.
+run_id=$(json_get "$sweep_dir/sweep.json" runs.0.run_id)
+expect_rc 0 "$ML_TRAIN" report "$WORK/runs/$run_id"
+grep -q "runs/$run_id/report.html" out.txt || fail "report path not printed"
+expect_rc 0 "$ML_TRAIN" report "$sweep_dir" -o "$WORK/sweep.html"
+"$PYTHON" - "$WORK/runs/$run_id/report.html" "$WORK/sweep.html" "$run_id" "$WORK/runs/$run_id/summary.json" <<'PY'
+import html.parser, json, sys
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(); self.tags = []; self.text = []
+    def handle_starttag(self, t, a): self.tags.append(t)
+    def handle_data(self, d): self.text.append(d)
+run, sweep, rid, summ = sys.argv[1:]
+p = P(); p.feed(open(run).read())
+body = " ".join(p.text)
+assert p.tags.count("svg") == 2 and "polyline" in p.tags, p.tags
+assert rid in body and json.load(open(summ))["state_sha256"] in body
+assert "src=" not in open(run).read() and "href=" not in open(run).read()  # self-contained
+q = P(); q.feed(open(sweep).read())
+assert "training.lr=0.01" in " ".join(q.text) and "±" in " ".join(q.text)
+print("report ok")
+PY
+expect_rc 2 "$ML_TRAIN" report "$WORK"
+grep -q "neither a run directory" err.txt || fail "report on a non-run dir"
+echo "report e2e ok"
