@@ -136,7 +136,8 @@ std::string run_report(const RunRecord& r) {
       << svg_chart("validation", {{"val_acc", va}, {"val_f1", vf}})
       << table({"epoch", "step", "train_loss", "val_loss", "val_acc", "val_f1", "lr", "seconds"}, mrows);
   }
-  b << "<h2>Config (run identity)</h2><p>run_id = sha1 of these bytes, first 8 hex.</p><pre>"
+  b << "<h2>Config (run identity)</h2><p>run_id = first 8 hex of sha1(config.json), the "
+       "canonical JSON of this object.</p><pre>"
     << esc(r.config.dump(2)) << "</pre>";
   if (r.data.is_object()) {
     std::vector<std::vector<std::string>> rows;
