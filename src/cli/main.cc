@@ -30,6 +30,16 @@ bool parse_bool_text(const std::string& t, bool* out) {
   return false;
 }
 
+// A repeatable option taking one value per occurrence (--vary A --vary B), so
+// that it never swallows the KEY=VALUE positionals that follow it.
+CLI::Option* add_repeatable(CLI::App* app, const std::string& name, std::vector<std::string>& into,
+                            const std::string& help) {
+  return app->add_option(name, into, help)
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
 std::string self_exe() {
   char buf[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -112,11 +122,8 @@ int real_main(int argc, char** argv) {
   verify_flags.add_to(verify);
   verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
       ->check(CLI::Range(1, 100));
-  verify->add_option("--vary", verify_args.vary,
-                     "runtime KEY=V1,V2,... whose values must not change results (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_repeatable(verify, "--vary", verify_args.vary,
+                 "runtime KEY=V1,V2,... whose values must not change results (repeatable)");
   verify->add_option("--interrupt-at", verify_args.interrupt_at,
                      "SIGKILL one run at this step, resume it, require the same result")
       ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 40));
@@ -143,10 +150,8 @@ int real_main(int argc, char** argv) {
   CLI::App* sweep = app.add_subcommand(
       "sweep", "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
   sweep_flags.add_to(sweep);
-  sweep->add_option("--grid", sweep_args.grid, "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+  add_repeatable(sweep, "--grid", sweep_args.grid,
+                 "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")
       ->required();
   sweep->add_option("--jobs", sweep_args.jobs, "runs trained at the same time (default 1)")
       ->check(CLI::Range(1, 64));
@@ -159,10 +164,7 @@ int real_main(int argc, char** argv) {
   CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
   runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
   runs->add_option("--output-dir", runs_output_dir, "directory to list (default: runtime.output_dir)");
-  runs->add_option("--where", runs_where, "config KEY=VALUE filter (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_repeatable(runs, "--where", runs_where, "config KEY=VALUE filter (repeatable)");
   runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
   runs->add_flag("--json", runs_json, "print the rows as JSON");
 
