@@ -19,8 +19,8 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   opt.log = &std::cerr;
   if (!a.dump_steps.empty()) {
     auto colon = a.dump_steps.find(':');
-    if (colon == std::string::npos || a.dump_file.empty()) {
-      fail_usage("--dump-steps: expected FROM:TO together with --dump-file");
+    if (colon == std::string::npos || a.dump_file.empty() || a.run_dir.empty()) {
+      fail_usage("--dump-steps: expected FROM:TO together with --dump-file and --run-dir");
     }
     opt.dump_from = std::atoll(a.dump_steps.substr(0, colon).c_str());
     opt.dump_to = std::atoll(a.dump_steps.substr(colon + 1).c_str());

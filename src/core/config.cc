@@ -461,6 +461,18 @@ void check_cross_keys(const Config& c) {
   if (c.tokenizer.ngrams > 1 && c.tokenizer.kind != "word") {
     fail_usage("key 'tokenizer.ngrams': n-grams > 1 need tokenizer.kind=word");
   }
+  // Sizes that pass their own ranges can still multiply to a model no machine
+  // holds; say so here rather than failing on allocation.
+  const double e = static_cast<double>(c.model.embed_dim), h = static_cast<double>(c.model.hidden_dim);
+  const double layers = static_cast<double>(c.model.num_layers);
+  const double dense = 4 * e * e * layers + 3 * e * h * layers + h * h +
+                       static_cast<double>(c.tokenizer.max_len) * e;
+  const double embedding = std::min(static_cast<double>(c.tokenizer.max_vocab), 2e6) * e;
+  if (dense + embedding > 1.5e9) {
+    fail_usage("keys 'model.embed_dim'/'model.hidden_dim'/'tokenizer.max_vocab': the model would "
+               "have about " + fmt_number(std::floor((dense + embedding) / 1e6)) +
+               " million parameters (limit 1500 million)");
+  }
   if (c.model.arch == "transformer" && c.model.embed_dim % c.model.num_heads != 0) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));

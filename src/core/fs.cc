@@ -128,6 +128,13 @@ void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {
   struct stat st;
   ::fstat(fd_, &st);
   std::uint64_t cur = static_cast<std::uint64_t>(st.st_size);
+  if (cur < keep_bytes) {
+    ::close(fd_);
+    fd_ = -1;
+    fail_usage(path + ": holds " + std::to_string(cur) + " bytes but the checkpoint recorded " +
+               std::to_string(keep_bytes) + "; the run directory is damaged (train into a new "
+               "output_dir)");
+  }
   if (cur > keep_bytes) {
     if (::ftruncate(fd_, static_cast<off_t>(keep_bytes)) != 0) {
       fail_usage(path + ": cannot truncate: " + errno_text());

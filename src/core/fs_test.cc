@@ -1,7 +1,10 @@
 #include "mltrain/fs.h"
 
 #include <gtest/gtest.h>
+#include <dirent.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "mltrain/error.h"
 
@@ -19,8 +22,13 @@ TEST(Fs, AtomicWriteReplacesWholeFileAndLeavesNoTemp) {
   write_file_atomic(p, "first");
   write_file_atomic(p, "second");
   EXPECT_EQ(read_file(p), "second");
-  remove_temp_files(d);
-  EXPECT_EQ(read_file(p), "second");
+  std::vector<std::string> names;
+  DIR* dir = ::opendir(d.c_str());
+  while (dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] != '.') names.push_back(e->d_name);
+  }
+  ::closedir(dir);
+  EXPECT_EQ(names, std::vector<std::string>{"a.json"});
 }
 
 TEST(Fs, RemoveTempFilesRemovesOnlyTemps) {
@@ -49,6 +57,12 @@ TEST(Fs, LineWriterTruncatesToKeptLength) {
     w.append_line("{\"step\":2}");
   }
   EXPECT_EQ(read_file(p), "{\"step\":1}\n{\"step\":2}\n");
+}
+
+TEST(Fs, LineWriterRefusesAFileShorterThanRecorded) {
+  std::string d = temp_dir();
+  LineWriter w;
+  EXPECT_THROW(w.open(d + "/trace.jsonl", 100), Error);  // damaged run directory
 }
 
 TEST(Fs, MissingFileIsAUsageError) {

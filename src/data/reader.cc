@@ -178,8 +178,8 @@ void read_delimited(const std::string& path, const std::string& text, char delim
                  label_field + "'");
     }
     Example ex;
+    ex.label = fields[lc];  // copied: text and label may be the same column
     ex.text = std::move(fields[tc]);
-    ex.label = std::move(fields[lc]);
     ex.line = rec_line;
     out->rows.push_back(std::move(ex));
   }

@@ -1,4 +1,5 @@
 #include "train/checkpoint.h"
+#include "train/fused_adam.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -31,7 +32,7 @@ std::string error_of(const std::function<void()>& f) {
 TEST(Checkpoint, RoundTripRestoresEverything) {
   torch::manual_seed(1);
   torch::nn::Linear m(4, 2);
-  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(0.1));
+  FusedAdam opt(m->parameters(), torch::optim::AdamOptions(0.1), false);  // what train() uses
   auto step = [&] {
     opt.zero_grad();
     m(torch::rand({3, 4})).sum().backward();
@@ -43,6 +44,8 @@ TEST(Checkpoint, RoundTripRestoresEverything) {
   pos.batch = 7;
   pos.step = 31;
   pos.trace_bytes = 1234;
+  pos.metrics_bytes = 567;
+  pos.elapsed_seconds = 8.5;
   pos.epoch_loss_sum = 0.125;
   pos.epoch_loss_count = 7;
   std::string path = temp_path("last.pt");
@@ -53,13 +56,15 @@ TEST(Checkpoint, RoundTripRestoresEverything) {
 
   torch::manual_seed(99);  // scramble the generator and the weights
   torch::nn::Linear m2(4, 2);
-  torch::optim::Adam opt2(m2->parameters(), torch::optim::AdamOptions(0.1));
+  FusedAdam opt2(m2->parameters(), torch::optim::AdamOptions(0.1), false);
   TrainPosition got;
   load_checkpoint(path, "abcd1234", *m2, opt2, &got);
   EXPECT_EQ(got.epoch, 2);
   EXPECT_EQ(got.batch, 7);
   EXPECT_EQ(got.step, 31);
   EXPECT_EQ(got.trace_bytes, 1234u);
+  EXPECT_EQ(got.metrics_bytes, 567u);
+  EXPECT_EQ(got.elapsed_seconds, 8.5);
   EXPECT_EQ(got.epoch_loss_sum, 0.125);
   EXPECT_EQ(got.epoch_loss_count, 7);
   opt2.zero_grad();

@@ -2,6 +2,10 @@
 #include "mltrain/compare.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdlib>
@@ -51,13 +55,15 @@ std::vector<json> comparable_metrics(const std::vector<json>& m) {
   return out;
 }
 
+// parent/1, parent/2, ...: the first that this process creates (mkdir is
+// atomic, so two commands started together never share one).
 std::string next_numbered_dir(const std::string& parent) {
   make_dirs(parent);
-  int n = 1;
-  while (path_exists(join_path(parent, std::to_string(n)))) ++n;
-  std::string dir = join_path(parent, std::to_string(n));
-  make_dirs(dir);
-  return dir;
+  for (int n = 1;; ++n) {
+    std::string dir = join_path(parent, std::to_string(n));
+    if (::mkdir(dir.c_str(), 0755) == 0) return dir;
+    if (errno != EEXIST) fail_usage(dir + ": cannot create directory: " + std::strerror(errno));
+  }
 }
 
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -129,6 +135,11 @@ std::string localise(const std::string& exe, const std::string& cfg_file, const 
     auto it = kPhase.find(phase);
     return "first divergence: step " + std::to_string(x.value("step", 0)) + ", tensor " + tensor +
            " (" + (it == kPhase.end() ? phase : it->second) + ")";
+  }
+  if (b.interrupt) {
+    return "first divergence: step " + std::to_string(to) +
+           " (trace); without the interruption every tensor is identical, so the difference "
+           "comes from the kill and resume";
   }
   return "first divergence: step " + std::to_string(to) +
          " (trace); every tensor was identical when re-run, so the difference did not reproduce "
@@ -258,7 +269,7 @@ json diff_runs(const RunRecord& a, const RunRecord& b) {
   std::string ha = a.summary.is_object() ? a.summary.value("state_hash", "") : "";
   std::string hb = b.summary.is_object() ? b.summary.value("state_hash", "") : "";
   d["state_hash"] = {{"a", ha}, {"b", hb}};
-  d["state_hash_match"] = !ha.empty() &&
+  d["state_hash_match"] = !ha.empty() && !hb.empty() &&
                           a.summary.value("state_sha256", "") == b.summary.value("state_sha256", "");
   d["identical"] = d["config"].empty() && d["data"].empty() && d["metrics_identical"].get<bool>() &&
                    d["trace"].is_null() && d["state_hash_match"].get<bool>();
@@ -338,6 +349,7 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
       fail_usage("--vary '" + v + "': only runtime.* keys can be varied (other keys are part of "
                  "the run identity and are expected to change results)");
     }
+    if (eq + 1 == v.size()) fail_usage("--vary '" + v + "': no values, expected KEY=V1,V2,...");
     std::stringstream values(v.substr(eq + 1));
     std::string value;
     while (std::getline(values, value, ',')) {
@@ -348,10 +360,15 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
     }
   }
   if (opt.interrupt_at > 0) {
+    // Without checkpoints before the kill there would be nothing to resume
+    // from; checkpointing is a runtime setting, so it cannot change results.
+    std::vector<std::string> ov;
+    if (cfg.runtime.checkpoint_every == 0 || cfg.runtime.checkpoint_every > opt.interrupt_at) {
+      ov.push_back("runtime.checkpoint_every=" +
+                   std::to_string(std::max<std::int64_t>(1, opt.interrupt_at / 2)));
+    }
     plans.push_back({"k" + std::to_string(plans.size() + 1),
-                     "SIGKILL at step " + std::to_string(opt.interrupt_at) + ", resumed",
-                     {},
-                     {},
+                     "SIGKILL at step " + std::to_string(opt.interrupt_at) + ", resumed", ov, {},
                      true});
   }
   for (std::size_t i = 0; i < plans.size(); ++i) {
@@ -363,7 +380,8 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
              << std::flush;
   }
   std::vector<RunRecord> records;
-  for (const Plan& p : plans) {
+  std::int64_t plans_resumed_from = -1;
+  for (Plan& p : plans) {
     const std::string dir = join_path(res.dir, p.name);
     const std::string log = dir + ".log";
     auto argv = train_argv(opt.self_exe, cfg_file, dir, p);
@@ -371,9 +389,13 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
       std::vector<std::string> env = p.env;
       env.push_back("MLTRAIN_STOP_AT=" + std::to_string(opt.interrupt_at));
       ChildResult k = run_child(argv, env, log, /*kill_when_stopped=*/true);
-      if (!k.killed) {
+      if (!k.killed && k.exit_code == 0) {
         fail_usage("--interrupt-at " + std::to_string(opt.interrupt_at) +
                    ": the run finished before that step (it has fewer steps)");
+      }
+      if (!k.killed) {
+        fail_run("run " + p.name + " failed before step " + std::to_string(opt.interrupt_at) +
+                 " with exit code " + std::to_string(k.exit_code) + "; see " + log);
       }
     }
     ChildResult r = run_child(argv, p.env, log);
@@ -382,8 +404,20 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
                std::to_string(r.exit_code) + "; see " + log);
     }
     records.push_back(load_run(dir));
+    if (p.interrupt) {
+      // Say where the resumed attempt started: the proof is in resuming.
+      const json& attempts = records.back().run["attempts"];
+      std::int64_t from = attempts.empty() ? -1 : attempts.back().value("resumed_from_step", -1);
+      plans_resumed_from = from;
+    }
   }
 
+  for (Plan& p : plans) {
+    if (p.interrupt) {
+      p.variation = "SIGKILL at step " + std::to_string(opt.interrupt_at) + ", resumed from " +
+                    std::to_string(plans_resumed_from);
+    }
+  }
   res.identical = true;
   std::int64_t first_bad = -1;
   res.runs = json::array();
@@ -450,7 +484,11 @@ ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& op
   if (orig.data.is_object()) {
     for (const auto& f : orig.data.value("files", json::array())) {
       std::string path = f.value("path", "");
-      std::string now = path_exists(path) ? sha256_file(path) : "missing";
+      if (!path_exists(path)) {
+        fail_usage(path + ": data file of the run (" + f.value("split", "") +
+                   " split) not found; run reproduce from the directory the run was started in");
+      }
+      std::string now = sha256_file(path);
       if (now != f.value("sha256", "")) {
         res.data_changes.push_back({{"split", f.value("split", "")}, {"path", path},
                                     {"recorded", f.value("sha256", "")}, {"now", now}});

@@ -106,6 +106,15 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   for (std::size_t i = 0; i < combos.size(); ++i) {
     Config c = cfg;
     for (const auto& o : combos[i]) apply_override(&c, o);
+    for (std::size_t j = 0; j < run_ids.size(); ++j) {
+      if (run_ids[j] == c.run_id()) {
+        std::string a, b;
+        for (const auto& o : combos[j]) a += (a.empty() ? "" : " ") + o;
+        for (const auto& o : combos[i]) b += (b.empty() ? "" : " ") + o;
+        fail_usage("--grid: '" + a + "' and '" + b + "' are the same config (run " + c.run_id() +
+                   "); give each value once");
+      }
+    }
     run_ids.push_back(c.run_id());
     std::vector<std::string> argv = {opt.self_exe, "train", "-c", cfg_file, "runtime.progress=false"};
     argv.insert(argv.end(), combos[i].begin(), combos[i].end());

@@ -418,6 +418,9 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   const auto train_start = Clock::now();
   auto elapsed = [&] { return pos.elapsed_seconds + seconds_since(train_start); };
   auto checkpoint = [&] {
+    // The lines the checkpoint counts must be on disk before it is.
+    metrics.sync();
+    trace.sync();
     pos.metrics_bytes = metrics.size();
     pos.trace_bytes = trace.size();
     TrainPosition p = pos;
@@ -516,6 +519,12 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
     const auto eval_start = Clock::now();
     EvalResult ev = evaluate(*model, data.val, cfg, num_classes);
     const double eval_secs = seconds_since(eval_start);
+    if (!std::isfinite(ev.loss)) {
+      write_run("failed");
+      fail_run("training diverged: validation loss is " + std::string(std::isnan(ev.loss) ? "nan" : "inf") +
+               " after epoch " + std::to_string(pos.epoch + 1) + " (step " + std::to_string(pos.step) +
+               "); lower training.lr or set training.grad_clip");
+    }
     const double train_loss =
         pos.epoch_loss_count ? pos.epoch_loss_sum / static_cast<double>(pos.epoch_loss_count) : 0;
     const double secs = seconds_since(epoch_start);
@@ -630,7 +639,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   remove_temp_files(join_path(dir, "checkpoints"));
   try {
     return train_in_dir(cfg, opt, dir);
-  } catch (const Error&) {
+  } catch (const std::exception&) {
     // Bad config or data found before anything was written: leave no empty
     // run directory behind.
     if (fresh && !path_exists(cfg_path)) {

@@ -41,6 +41,7 @@ cases=(
   "'training' is a section|config training=3"
   "key 'model.num_heads': 3 does not divide model.embed_dim=64|config model.arch=transformer model.num_heads=3"
   "key 'tokenizer.ngrams': n-grams > 1 need model.arch=bow|config model.arch=cnn tokenizer.ngrams=2"
+  "million parameters (limit 1500 million)|config model.embed_dim=65536 model.hidden_dim=65536"
   "did you mean 'runtime.num_workers'|train num_workers=2"
 )
 if [ "$(id -u)" -ne 0 ]; then

@@ -7,4 +7,8 @@ grep -q "training diverged: loss is nan at step 5 " err.txt || { cat err.txt; fa
 [ "$(wc -l <err.txt)" -eq 1 ] || fail "one error line"
 dir=$(run_dir_of out.txt)
 [ "$(json_get "$dir/run.json" status)" = failed ] || fail "status not failed"
+# NaN weights from the very last step: caught by the validation loss.
+steps=26  # 2 epochs x 13 batches of the small config
+MLTRAIN_TEST_PERTURB="$steps:fc2.weight:nan" expect_rc 1 "$ML_TRAIN" -c small.yaml training.lr=0.011
+grep -q "validation loss is nan after epoch 2 (step $steps)" err.txt || { cat err.txt; fail "NaN weights not caught"; }
 echo "nan e2e ok"

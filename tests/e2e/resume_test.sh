@@ -70,4 +70,7 @@ ckpt=$(ls "$bad"/*/checkpoints/last.pt)
 head -c 100 "$ckpt" >"$ckpt.x" && mv "$ckpt.x" "$ckpt"
 expect_rc 2 "$ML_TRAIN" "${cfg[@]}" runtime.output_dir="$bad"
 grep -q "last.pt: corrupt or unreadable checkpoint" err.txt || { cat err.txt; fail "corrupt checkpoint message"; }
+# diff works against a run that never finished.
+expect_rc 0 "$ML_TRAIN" diff "$ref_dir" "$(ls -d "$bad"/*/)"
+grep -q "state hash: .* -> DIFFER" out.txt || fail "diff against an unfinished run"
 echo "resume e2e ok ($steps steps)"

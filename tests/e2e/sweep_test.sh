@@ -25,6 +25,8 @@ expect_rc 0 "$ML_TRAIN" sweep -c small.yaml --grid seed=1,2,3 --grid training.lr
 [ "$(grep -l "already completed" "$sweep_dir"/*.log | wc -l)" -eq 6 ] || fail "completed runs were retrained"
 expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid training.lrr=0.1,0.2
 grep -q "did you mean 'training.lr'" err.txt || fail "bad grid key"
+expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid training.lr=0.02,2e-2
+grep -q "are the same config" err.txt || fail "duplicate grid values accepted"
 expect_rc 2 "$ML_TRAIN" sweep -c small.yaml --grid runtime.num_workers=0,2
 grep -q "use verify --vary" err.txt || fail "runtime grid key accepted"
 echo "sweep e2e ok"

@@ -22,6 +22,11 @@ assert [x["status"] for x in a] == ["interrupted", "completed"], a
 assert a[1]["resumed_from_step"] == 5, a  # last checkpoint before step 7
 PY
 
+# With no checkpoint_every set, verify adds checkpoints so the kill has
+# something to resume from (checkpoints never change results).
+expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 1 --interrupt-at 7
+grep -q "SIGKILL at step 7, resumed from 6 .* identical" out.txt || { cat out.txt; fail "interrupt without checkpoint_every"; }
+
 # A perturbation of one gradient in run 2 only (test hook): verify must fail
 # and name the step and the tensor.
 export MLTRAIN_TEST_PERTURB="9:fc2.weight@2"
@@ -36,6 +41,8 @@ unset MLTRAIN_TEST_PERTURB
 # Only runtime keys may be varied; --interrupt-at past the end is an error.
 expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary training.lr=0.1,0.2
 grep -q "only runtime.\* keys can be varied" err.txt || fail "non-runtime vary accepted"
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary runtime.num_workers=
+grep -q "no values" err.txt || fail "empty --vary accepted"
 expect_rc 2 "$ML_TRAIN" verify -c small.yaml --repeats 1 --interrupt-at 100000
 grep -q "finished before that step" err.txt || fail "interrupt past the end"
 echo "verify e2e ok"
