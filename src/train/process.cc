@@ -27,7 +27,8 @@ pid_t spawn(const ChildSpec& spec) {
     std::string kv = *e;
     bool replaced = false;
     for (const auto& mine : spec.env) {
-      if (kv.compare(0, mine.find('=') + 1, mine, 0, mine.find('=') + 1) == 0) replaced = true;
+      const std::size_t eq = mine.find('=');
+      if (eq != std::string::npos && kv.compare(0, eq + 1, mine, 0, eq + 1) == 0) replaced = true;
     }
     if (!replaced) env_strings.push_back(kv);
   }
@@ -91,7 +92,14 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int j
   std::size_t next = 0;
   while (next < specs.size() || !running.empty()) {
     while (next < specs.size() && static_cast<int>(running.size()) < std::max(1, jobs)) {
-      running[spawn(specs[next])] = next;
+      try {
+        running[spawn(specs[next])] = next;
+      } catch (...) {
+        // Leave no orphans behind: stop and reap what is running, then report.
+        for (const auto& r : running) ::kill(r.first, SIGKILL);
+        for (const auto& r : running) ::waitpid(r.first, nullptr, 0);
+        throw;
+      }
       ++next;
     }
     int status = 0;
