@@ -21,8 +21,6 @@ std::string join_path(const std::string& a, const std::string& b);
 std::uint64_t file_size_or_zero(const std::string& path);
 // Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
 void remove_temp_files(const std::string& dir);
-// Truncates (or extends with nothing: only shrinks) a file to size bytes.
-void truncate_file(const std::string& path, std::uint64_t size);
 
 // Append-only line file (metrics.jsonl, trace.jsonl). Each append writes one
 // complete line with a single write(2); flush() fsyncs. A crash can at worst

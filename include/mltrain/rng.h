@@ -55,8 +55,6 @@ class Stream {
   double uniform();
   // Uniform integer in [0, n), unbiased (Lemire's method). n > 0.
   std::uint64_t below(std::uint64_t n);
-  // Number of values drawn so far (the stream's position).
-  std::uint64_t position() const { return counter_; }
 
  private:
   std::uint64_t key_;

@@ -377,11 +377,9 @@ void apply_file(const std::string& path, json* tree) {
       j = json::parse(text);
     } catch (const json::parse_error& e) {
       std::string msg = e.what();
-      auto p = msg.find(": ", msg.find("parse_error"));
       std::string detail = msg;
       auto syn = msg.find("syntax error");
       if (syn != std::string::npos) detail = msg.substr(syn);
-      (void)p;
       std::size_t byte = e.byte > 0 ? e.byte - 1 : 0;
       fail_usage(path + ":" + line_col(text, byte) + ": invalid JSON: " + detail);
     }

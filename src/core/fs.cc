@@ -110,14 +110,6 @@ void remove_temp_files(const std::string& dir) {
   ::closedir(d);
 }
 
-void truncate_file(const std::string& path, std::uint64_t size) {
-  if (!path_exists(path)) return;
-  if (file_size_or_zero(path) <= size) return;
-  if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
-    fail_usage(path + ": cannot truncate: " + errno_text());
-  }
-}
-
 LineWriter::~LineWriter() { close(); }
 
 void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {

@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
-#include <fstream>
 #include <vector>
 
 #include "mltrain/error.h"

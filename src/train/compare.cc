@@ -305,18 +305,12 @@ std::string format_diff(const json& d) {
   }
   o << "metrics (a | b; * = not bit-identical):\n";
   o << "  epoch  val_acc            val_loss             train_loss\n";
-  auto fmt = [](const json& v) {
-    if (!v.is_number()) return std::string("-");
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(4) << v.get<double>();
-    return s.str();
-  };
   for (const auto& r : d["metrics"]) {
     bool same = r["val_acc"][0] == r["val_acc"][1] && r["val_loss"][0] == r["val_loss"][1] &&
                 r["train_loss"][0] == r["train_loss"][1];
-    o << (same ? "  " : "* ") << std::setw(5) << r["epoch"].get<std::int64_t>() << "  " << fmt(r["val_acc"][0]) << " | "
-      << fmt(r["val_acc"][1]) << "    " << fmt(r["val_loss"][0]) << " | " << fmt(r["val_loss"][1])
-      << "     " << fmt(r["train_loss"][0]) << " | " << fmt(r["train_loss"][1]) << "\n";
+    o << (same ? "  " : "* ") << std::setw(5) << r["epoch"].get<std::int64_t>() << "  " << fixed_or_dash(r["val_acc"][0]) << " | "
+      << fixed_or_dash(r["val_acc"][1]) << "    " << fixed_or_dash(r["val_loss"][0]) << " | " << fixed_or_dash(r["val_loss"][1])
+      << "     " << fixed_or_dash(r["train_loss"][0]) << " | " << fixed_or_dash(r["train_loss"][1]) << "\n";
   }
   if (d["trace"].is_null()) {
     o << "trace: identical\n";
@@ -649,12 +643,6 @@ json list_runs(const std::string& output_dir, const std::vector<std::string>& wh
 
 std::string format_runs(const json& rows) {
   std::ostringstream o;
-  auto num = [](const json& v) {
-    if (!v.is_number()) return std::string("-");
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(4) << v.get<double>();
-    return s.str();
-  };
   o << std::left << std::setw(10) << "run_id" << std::setw(11) << "status" << std::setw(13) << "arch"
     << std::setw(22) << "seed" << std::setw(8) << "det" << std::setw(9) << "val_acc" << std::setw(9)
     << "val_f1" << std::setw(10) << "test_acc" << "state_hash\n";
@@ -662,8 +650,8 @@ std::string format_runs(const json& rows) {
     o << std::setw(10) << str(r["run_id"]) << std::setw(11) << str(r["status"]) << std::setw(13)
       << str(r["arch"]) << std::setw(22) << str(r["seed"]) << std::setw(8)
       << (r["deterministic"].is_boolean() && r["deterministic"].get<bool>() ? "true" : "false")
-      << std::setw(9) << num(r["val_acc"]) << std::setw(9) << num(r["val_f1"]) << std::setw(10)
-      << num(r["test_acc"]) << str(r["state_hash"]) << "\n";
+      << std::setw(9) << fixed_or_dash(r["val_acc"]) << std::setw(9) << fixed_or_dash(r["val_f1"]) << std::setw(10)
+      << fixed_or_dash(r["test_acc"]) << str(r["state_hash"]) << "\n";
   }
   o << rows.size() << " run" << (rows.size() == 1 ? "" : "s") << "\n";
   return o.str();

@@ -32,11 +32,7 @@ std::string esc(const std::string& s) {
 std::string text(const json& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) {
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(4) << v.get<double>();
-    return s.str();
-  }
+  if (v.is_number_float()) return fixed_decimals(v.get<double>());
   return v.dump();
 }
 

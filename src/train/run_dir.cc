@@ -1,6 +1,8 @@
 #include "train/run_dir.h"
 
 #include <ctime>
+#include <iomanip>
+#include <sstream>
 
 #include "mltrain/error.h"
 #include "mltrain/fs.h"
@@ -42,6 +44,16 @@ std::vector<nlohmann::json> read_jsonl_file(const std::string& path) {
     pos = nl + 1;
   }
   return out;
+}
+
+std::string fixed_decimals(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string fixed_or_dash(const nlohmann::json& v, int digits) {
+  return v.is_number() ? fixed_decimals(v.get<double>(), digits) : "-";
 }
 
 std::string now_iso8601() {

@@ -1,4 +1,4 @@
-// Internal: JSON files of a run directory.
+// Internal: files of a run directory and how their numbers are shown.
 #ifndef MLTRAIN_SRC_TRAIN_RUN_DIR_H_
 #define MLTRAIN_SRC_TRAIN_RUN_DIR_H_
 
@@ -17,6 +17,11 @@ nlohmann::json read_json_file(const std::string& path);
 std::vector<nlohmann::json> read_jsonl_file(const std::string& path);
 
 std::string now_iso8601();
+
+// v with `digits` decimals (what every table and log line shows).
+std::string fixed_decimals(double v, int digits = 4);
+// The same for a JSON value; "-" when it is not a number.
+std::string fixed_or_dash(const nlohmann::json& v, int digits = 4);
 
 }  // namespace mltrain
 

@@ -76,15 +76,9 @@ json stats(const std::vector<double>& xs) {
   return {{"mean", mean}, {"std", sd}};
 }
 
-std::string fmt4(double v) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(4) << v;
-  return o.str();
-}
-
 std::string pm(const json& s) {
   if (s.is_null()) return "-";
-  return fmt4(s["mean"].get<double>()) + " +- " + fmt4(s["std"].get<double>());
+  return fixed_decimals(s["mean"].get<double>()) + " +- " + fixed_decimals(s["std"].get<double>());
 }
 
 }  // namespace
@@ -180,7 +174,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       std::string ov;
       for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + x.get<std::string>();
       o << "  " << r["run_id"].get<std::string>() << "  " << std::left << std::setw(40) << ov
-        << (r["status"] == "completed" ? "val_acc " + fmt4(r["val_acc"].get<double>())
+        << (r["status"] == "completed" ? "val_acc " + fixed_decimals(r["val_acc"].get<double>())
                                        : "FAILED (see " + r["log"].get<std::string>() + ")")
         << "\n";
     }

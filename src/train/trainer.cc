@@ -45,12 +45,6 @@ std::string float_bits(float f) {
   return buf;
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
 // Test hooks, read from the environment once per run. They exist so that the
 // test suite can prove the guarantees can fail: perturb one gradient (verify
 // must then name the step and tensor), make a parameter NaN (the run must
@@ -229,8 +223,8 @@ class Progress {
     double eta = done > 0 ? el / done * static_cast<double>(total_ - step) : 0;
     std::ostringstream line;
     line << "epoch " << epoch + 1 << "/" << epochs_ << " batch " << batch + 1 << "/" << batches_
-         << " step " << step << "/" << total_ << " loss " << fixed(loss, 4) << " "
-         << static_cast<std::int64_t>(rate) << " samples/s ETA " << fixed(eta, 0) << "s";
+         << " step " << step << "/" << total_ << " loss " << fixed_decimals(loss, 4) << " "
+         << static_cast<std::int64_t>(rate) << " samples/s ETA " << fixed_decimals(eta, 0) << "s";
     if (tty_) {
       int width = 20;
       int filled = static_cast<int>(width * static_cast<double>(step) / static_cast<double>(total_));
@@ -408,7 +402,7 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
          << "  " << cfg.model.arch << ", " << data.train.size() << " train / " << data.val.size()
          << " val" << (data.test.size() ? " / " + std::to_string(data.test.size()) + " test" : "")
          << ", vocab " << data.vocab.size() << ", seed " << cfg.seed << ", deterministic "
-         << (cfg.deterministic ? "true" : "false") << ", data " << fixed(data.seconds, 2) << "s\n";
+         << (cfg.deterministic ? "true" : "false") << ", data " << fixed_decimals(data.seconds, 2) << "s\n";
     if (resuming) *out << "  resuming from checkpoint at step " << pos.step << "\n";
     *out << std::flush;
   }
@@ -535,8 +529,8 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
     metrics.append_line(m.dump());
     if (out) {
       *out << "epoch " << pos.epoch + 1 << "/" << cfg.training.epochs << "  train_loss "
-           << fixed(train_loss, 4) << "  val_loss " << fixed(ev.loss, 4) << "  val_acc "
-           << fixed(ev.acc, 4) << "  val_f1 " << fixed(ev.f1, 4) << "  (" << fixed(secs, 1)
+           << fixed_decimals(train_loss, 4) << "  val_loss " << fixed_decimals(ev.loss, 4) << "  val_acc "
+           << fixed_decimals(ev.acc, 4) << "  val_f1 " << fixed_decimals(ev.f1, 4) << "  (" << fixed_decimals(secs, 1)
            << "s)\n"
            << std::flush;
     }
@@ -575,8 +569,8 @@ RunResult train_in_dir(const Config& cfg, const TrainOptions& opt, const std::st
   write_run("completed");
   if (out) {
     if (data.test.size()) {
-      *out << "test  acc " << fixed(test.acc, 4) << "  f1 " << fixed(test.f1, 4) << "  loss "
-           << fixed(test.loss, 4) << "\n";
+      *out << "test  acc " << fixed_decimals(test.acc, 4) << "  f1 " << fixed_decimals(test.f1, 4) << "  loss "
+           << fixed_decimals(test.loss, 4) << "\n";
     }
     *out << "state_hash " << res.state_hash << "\n" << std::flush;
   }
