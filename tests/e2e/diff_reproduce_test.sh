@@ -39,6 +39,10 @@ grep -q "refusing to reproduce" err.txt || fail "changed data not refused"
 expect_rc 1 "$ML_TRAIN" reproduce "$c" --allow-data-change
 grep -q "NO MATCH" out.txt || fail "changed validation data should change metrics"
 
+rm myval.jsonl
+expect_rc 2 "$ML_TRAIN" reproduce "$c"
+grep -q "myval.jsonl: data file of the run (val split) not found" err.txt || fail "missing data file"
+
 expect_rc 2 "$ML_TRAIN" diff "$a" "$WORK/nowhere"
 expect_rc 2 "$ML_TRAIN" reproduce "$WORK"
 grep -q "not an ml-train run directory" err.txt || fail "reproduce on a non-run dir"

@@ -70,6 +70,20 @@ ckpt=$(ls "$bad"/*/checkpoints/last.pt)
 head -c 100 "$ckpt" >"$ckpt.x" && mv "$ckpt.x" "$ckpt"
 expect_rc 2 "$ML_TRAIN" "${cfg[@]}" runtime.output_dir="$bad"
 grep -q "last.pt: corrupt or unreadable checkpoint" err.txt || { cat err.txt; fail "corrupt checkpoint message"; }
+# A run whose data changed while it was interrupted is not resumed.
+cp "$SOURCE_DIR/data/sample/train.jsonl" mytrain.jsonl
+chg="$WORK/changed"
+MLTRAIN_STOP_AT=7 "$ML_TRAIN" "${cfg[@]}" data.train_path="$WORK/mytrain.jsonl" runtime.output_dir="$chg" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  case "$(ps -o stat= -p "$pid" 2>/dev/null || true)" in T*) break ;; esac
+  sleep 0.05
+done
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+head -n 150 "$SOURCE_DIR/data/sample/train.jsonl" >mytrain.jsonl
+expect_rc 2 "$ML_TRAIN" "${cfg[@]}" data.train_path="$WORK/mytrain.jsonl" runtime.output_dir="$chg"
+grep -q "data files changed since this run started" err.txt || { cat err.txt; fail "changed data resumed"; }
+
 # diff works against a run that never finished.
 expect_rc 0 "$ML_TRAIN" diff "$ref_dir" "$(ls -d "$bad"/*/)"
 grep -q "state hash: .* -> DIFFER" out.txt || fail "diff against an unfinished run"
