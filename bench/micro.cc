@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #include "mltrain/mltrain.h"
-#include "train/checkpoint.h"
+#include "core/fs.h"
+#include "run/checkpoint.h"
 #include "train/fused_adam.h"
 
 namespace {
@@ -145,7 +146,7 @@ void BM_Checkpoint(benchmark::State& state) {
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.005));
   char path[] = "/tmp/mltrain_bench_XXXXXX";
   std::string file = std::string(::mkdtemp(path)) + "/last.pt";
-  mltrain::TrainPosition pos;
+  mltrain::CheckpointState pos;
   const bool load = state.range(0) != 0;
   // One step first, so the optimizer state (2 x the weights) is saved too.
   model->zero_grad();
@@ -156,12 +157,15 @@ void BM_Checkpoint(benchmark::State& state) {
   loader.next(&b);
   torch::nn::functional::cross_entropy(model->forward(b), b.labels).backward();
   opt.step();
-  mltrain::save_checkpoint(file, "bench", *model, opt, pos);
+  auto save = [&] {
+    mltrain::write_file_atomic(file, mltrain::encode_checkpoint("bench", *model, opt, pos, {}));
+  };
+  save();
   for (auto _ : state) {
     if (load) {
-      mltrain::load_checkpoint(file, "bench", *model, opt, &pos);
+      mltrain::load_checkpoint(file, "bench", *model, opt, &pos, {});
     } else {
-      mltrain::save_checkpoint(file, "bench", *model, opt, pos);
+      save();
     }
   }
   state.counters["MB"] = static_cast<double>(mltrain::file_size_or_zero(file)) / 1e6;

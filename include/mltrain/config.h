@@ -11,10 +11,20 @@
 // Identity: the canonical JSON of the resolved config *without* `runtime`
 // (execution settings that must not change results) is the run's identity;
 // run_id = sha1(canonical)[:8].
+//
+// Every key is declared once, in the tables below. Each row is
+//   X(name, kind, default, min, max, choices, doc)
+// and that one row gives the C++ field of the section struct, the key's
+// parsing and validation, "did you mean", its place in the canonical JSON,
+// the JSON Schema of `ml-train config --schema` and the README's config table
+// (checked by a test). Kinds: Bool, Int (int64), Seed (uint64), Float
+// (double), String (non-empty), OptString ("" = null), Choice (one of the
+// '|'-separated choices). min/max bound Int and Float keys.
 #ifndef MLTRAIN_CONFIG_H_
 #define MLTRAIN_CONFIG_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,64 +33,107 @@
 
 namespace mltrain {
 
-struct DataConfig {
-  std::string train_path = "data/spamassassin/train.jsonl.gz";
-  std::string val_path = "data/spamassassin/val.jsonl.gz";
-  std::string test_path = "data/spamassassin/test.jsonl.gz";  // "" = none
-  std::string format = "auto";                                 // auto|jsonl|csv|tsv
-  std::string text_field = "text";
-  std::string label_field = "label";
+constexpr double kConfigInf = std::numeric_limits<double>::infinity();
+constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
+
+// clang-format off
+#define MLTRAIN_CONFIG_ROOT(X)                                                                    \
+  X(seed, Seed, 42, 0, 0, "", "root seed of every random stream, in [0, 2^64-1]")                 \
+  X(deterministic, Bool, false, 0, 0, "", "bit-exact mode: deterministic algorithms, cuDNN/cuBLAS settings")
+
+#define MLTRAIN_CONFIG_DATA(X)                                                                    \
+  X(train_path, String, "data/spamassassin/train.jsonl.gz", 0, 0, "", "training split; vocabulary and labels come from it") \
+  X(val_path, String, "data/spamassassin/val.jsonl.gz", 0, 0, "", "validation split (per-epoch metrics)") \
+  X(test_path, OptString, "data/spamassassin/test.jsonl.gz", 0, 0, "", "test split, or null for none") \
+  X(format, Choice, "auto", 0, 0, "auto|jsonl|csv|tsv", "file format; auto goes by the extension (each may be .gz)") \
+  X(text_field, String, "text", 0, 0, "", "field (JSONL) or column (CSV/TSV) holding the text") \
+  X(label_field, String, "label", 0, 0, "", "field or column holding the label")
+
+#define MLTRAIN_CONFIG_TOKENIZER(X)                                                               \
+  X(kind, Choice, "word", 0, 0, "word|char", "word: letters/digits runs and punctuation; char: characters") \
+  X(lowercase, Bool, true, 0, 0, "", "lower-case the text before tokenizing")                     \
+  X(max_len, Int, 1024, 1, 100000, "", "tokens kept per text (before n-grams)")                   \
+  X(min_freq, Int, 2, 1, kConfigIntMax, "", "fewer occurrences in the training split map to <unk>") \
+  X(max_vocab, Int, 30000, 3, 50000000, "", "vocabulary size, <pad> and <unk> included")          \
+  X(ngrams, Int, 1, 1, 5, "", "word n-grams 2..N added to the tokens (bow only)")
+
+#define MLTRAIN_CONFIG_MODEL(X)                                                                   \
+  X(arch, Choice, "bow", 0, 0, "bow|cnn|transformer", "bow: EmbeddingBag + MLP; cnn; transformer encoder") \
+  X(embed_dim, Int, 64, 1, 65536, "", "embedding width")                                          \
+  X(hidden_dim, Int, 64, 1, 65536, "", "hidden width (MLP, convolutions, feed-forward)")          \
+  X(num_layers, Int, 1, 1, 64, "", "convolution or encoder layers")                               \
+  X(num_heads, Int, 2, 1, 256, "", "attention heads (transformer); must divide embed_dim")         \
+  X(dropout, Float, 0.1, 0, 0.999, "", "dropout probability inside the model")                    \
+  X(init_from, OptString, "", 0, 0, "", "fine-tune from a run directory or a model.pt file, or null")
+
+#define MLTRAIN_CONFIG_TRAINING(X)                                                                \
+  X(epochs, Int, 5, 1, 100000, "", "passes over the training split")                              \
+  X(batch_size, Int, 32, 1, 1000000, "", "examples per optimizer step")                           \
+  X(lr, Float, 0.005, 0, 100, "", "peak learning rate")                                           \
+  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", "optimizer")                               \
+  X(momentum, Float, 0.9, 0, 0.999999, "", "momentum (sgd only)")                                 \
+  X(weight_decay, Float, 0.0, 0, 10, "", "L2 penalty (sgd, adam) or decoupled decay (adamw)")     \
+  X(grad_clip, Float, 0.0, 0, kConfigInf, "", "max global L2 norm of the gradients; 0 = off")     \
+  X(scheduler, Choice, "constant", 0, 0, "constant|linear|cosine|step", "learning-rate schedule after warm-up") \
+  X(warmup_steps, Int, 0, 0, kConfigIntMax, "", "linear warm-up steps")                           \
+  X(step_size, Int, 1, 1, 100000, "", "step scheduler: epochs between decays")                    \
+  X(gamma, Float, 0.5, 0, 1, "", "step scheduler: decay factor")                                  \
+  X(token_dropout, Float, 0.0, 0, 0.99, "", "per-token drop probability while training")
+
+#define MLTRAIN_CONFIG_RUNTIME(X)                                                                 \
+  X(output_dir, String, "runs", 0, 0, "", "runs go to <output_dir>/<run_id>/")                    \
+  X(num_workers, Int, 2, 0, 256, "", "loader threads; never changes results")                     \
+  X(threads, Int, 0, 0, 1024, "", "intra-op threads; 0 = LibTorch's default")                     \
+  X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", "steps between checkpoints; 0 = end of each epoch only") \
+  X(log_every, Int, 50, 1, kConfigIntMax, "", "steps between progress lines (non-TTY)")           \
+  X(trace_every, Int, 50, 1, kConfigIntMax, "", "steps between state hashes in trace.jsonl")      \
+  X(progress, Bool, true, 0, 0, "", "progress on stderr")
+
+// The sections, in schema order: X(section name, struct, table).
+#define MLTRAIN_CONFIG_SECTIONS(X)                                                                \
+  X(data, DataConfig, MLTRAIN_CONFIG_DATA)                                                        \
+  X(tokenizer, TokenizerConfig, MLTRAIN_CONFIG_TOKENIZER)                                         \
+  X(model, ModelConfig, MLTRAIN_CONFIG_MODEL)                                                     \
+  X(training, TrainingConfig, MLTRAIN_CONFIG_TRAINING)                                            \
+  X(runtime, RuntimeConfig, MLTRAIN_CONFIG_RUNTIME)
+// clang-format on
+
+enum class ConfigKind { kBool, kInt, kSeed, kFloat, kString, kOptString, kChoice };
+
+template <ConfigKind K>
+struct ConfigValue {
+  using type = std::string;  // String, OptString, Choice
+};
+template <>
+struct ConfigValue<ConfigKind::kBool> {
+  using type = bool;
+};
+template <>
+struct ConfigValue<ConfigKind::kInt> {
+  using type = std::int64_t;
+};
+template <>
+struct ConfigValue<ConfigKind::kSeed> {
+  using type = std::uint64_t;
+};
+template <>
+struct ConfigValue<ConfigKind::kFloat> {
+  using type = double;
 };
 
-struct TokenizerConfig {
-  std::string kind = "word";  // word|char
-  bool lowercase = true;
-  std::int64_t max_len = 1024;  // tokens kept per text (before n-grams)
-  std::int64_t min_freq = 2;
-  std::int64_t max_vocab = 30000;  // including <pad> and <unk>
-  std::int64_t ngrams = 1;         // word n-grams added for bow (1 = unigrams)
-};
+#define MLTRAIN_CONFIG_FIELD(name, kind, def, lo, hi, choices, doc) \
+  ConfigValue<ConfigKind::k##kind>::type name = def;
+#define MLTRAIN_CONFIG_STRUCT(section, type, table) \
+  struct type {                                     \
+    table(MLTRAIN_CONFIG_FIELD)                     \
+  };
+MLTRAIN_CONFIG_SECTIONS(MLTRAIN_CONFIG_STRUCT)
+#undef MLTRAIN_CONFIG_STRUCT
 
-struct ModelConfig {
-  std::string arch = "bow";  // bow|cnn|transformer
-  std::int64_t embed_dim = 64;
-  std::int64_t hidden_dim = 64;
-  std::int64_t num_layers = 1;
-  std::int64_t num_heads = 2;
-  double dropout = 0.1;
-  std::string init_from;  // "" = none; a run directory or a model.pt file
-};
-
-struct TrainingConfig {
-  std::int64_t epochs = 5;
-  std::int64_t batch_size = 32;
-  double lr = 0.005;
-  std::string optimizer = "adam";  // sgd|adam|adamw
-  double momentum = 0.9;           // sgd only
-  double weight_decay = 0.0;
-  double grad_clip = 0.0;             // max global L2 norm; 0 = off
-  std::string scheduler = "constant";  // constant|linear|cosine|step
-  std::int64_t warmup_steps = 0;
-  std::int64_t step_size = 1;  // step scheduler: epochs between decays
-  double gamma = 0.5;          // step scheduler: decay factor
-  double token_dropout = 0.0;  // per-token drop probability while training
-};
-
-// Execution settings. They must not change results (G3), so they are not
-// part of the run identity.
-struct RuntimeConfig {
-  std::string output_dir = "runs";
-  std::int64_t num_workers = 2;
-  std::int64_t threads = 0;           // intra-op threads; 0 = LibTorch default
-  std::int64_t checkpoint_every = 0;  // steps; 0 = at the end of each epoch only
-  std::int64_t log_every = 50;
-  std::int64_t trace_every = 50;  // param hash in trace.jsonl every N steps
-  bool progress = true;
-};
-
+// runtime.* are execution settings: they must not change results (G3), so
+// they are not part of the run identity.
 struct Config {
-  std::uint64_t seed = 42;
-  bool deterministic = false;
+  MLTRAIN_CONFIG_ROOT(MLTRAIN_CONFIG_FIELD)
   DataConfig data;
   TokenizerConfig tokenizer;
   ModelConfig model;
@@ -95,15 +148,16 @@ struct Config {
   std::string canonical() const;
   // sha1(canonical())[:8].
   std::string run_id() const;
-  // YAML rendering of to_json() for humans.
+  // YAML rendering of to_json() for humans, in table order.
   std::string to_yaml() const;
 };
+#undef MLTRAIN_CONFIG_FIELD
 
 struct ConfigSources {
-  std::string file;                          // "" = none
-  std::optional<std::string> seed;           // --seed text
-  std::optional<bool> deterministic;         // --deterministic[=bool]
-  std::vector<std::string> overrides;        // KEY=VALUE
+  std::string file;                    // "" = none
+  std::optional<std::string> seed;     // --seed text
+  std::optional<bool> deterministic;   // --deterministic[=bool]
+  std::vector<std::string> overrides;  // KEY=VALUE
 };
 
 // Resolves and validates. Throws Error (kUsage) on any problem.
@@ -116,11 +170,38 @@ Config config_from_json(const nlohmann::json& j, const std::string& where);
 // Applies one KEY=VALUE override to cfg (same rules as on the command line).
 void apply_override(Config* cfg, const std::string& key_equals_value);
 
-// Every known dotted leaf key, in schema order.
+// One declared key, as the tables above give it.
+struct ConfigKey {
+  std::string name;  // dotted: "training.lr"
+  ConfigKind kind;
+  nlohmann::json default_value;
+  double min = 0, max = 0;           // Int and Float
+  std::vector<std::string> choices;  // Choice
+  bool runtime = false;              // not part of the identity
+  std::string doc;
+};
+
+// Every key, in table order.
+const std::vector<ConfigKey>& config_table();
+// Every dotted key name, in table order.
 const std::vector<std::string>& config_keys();
 
 // The closest known key to `key`, or "" when nothing is close.
 std::string suggest_key(const std::string& key);
+
+// The config as a JSON Schema (draft 2020-12) document, for editors that
+// validate YAML and JSON config files.
+nlohmann::json config_json_schema();
+
+// A "KEY=V1,V2,..." list (verify --vary, sweep --grid). `flag` names the
+// option in errors. Every value is checked as an override of `base`, so a bad
+// key or value is reported before anything runs. Empty values ("1,,2", a
+// trailing comma) and a missing key are errors.
+struct KeyValues {
+  std::string key;
+  std::vector<std::string> values;
+};
+KeyValues parse_key_values(const std::string& spec, const std::string& flag, const Config& base);
 
 }  // namespace mltrain
 

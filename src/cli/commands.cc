@@ -4,7 +4,7 @@
 
 #include "mltrain/env.h"
 #include "mltrain/error.h"
-#include "mltrain/trainer.h"
+#include "mltrain/train.h"
 
 namespace mltrain {
 namespace cli {
@@ -17,21 +17,16 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   opt.run_dir = a.run_dir;
   opt.out = &std::cout;
   opt.log = &std::cerr;
-  if (!a.dump_steps.empty()) {
-    auto colon = a.dump_steps.find(':');
-    if (colon == std::string::npos || a.dump_file.empty() || a.run_dir.empty()) {
-      fail_usage("--dump-steps: expected FROM:TO together with --dump-file and --run-dir");
-    }
-    opt.dump_from = std::atoll(a.dump_steps.substr(0, colon).c_str());
-    opt.dump_to = std::atoll(a.dump_steps.substr(colon + 1).c_str());
-    opt.dump_path = a.dump_file;
-  }
   RunResult r = train(cfg, opt);
   if (a.rerun && !r.original_state_hash.empty() && !r.rerun_matches) return 1;
   return 0;
 }
 
-int cmd_config(const ConfigSources& s, bool json) {
+int cmd_config(const ConfigSources& s, bool json, bool schema) {
+  if (schema) {
+    std::cout << config_json_schema().dump(2) << "\n";
+    return 0;
+  }
   Config cfg = resolve_config(s);
   if (json) {
     nlohmann::json j = {{"run_id", cfg.run_id()}, {"canonical", cfg.canonical()},

@@ -16,9 +16,7 @@ namespace cli {
 struct TrainArgs {
   ConfigSources sources;
   bool rerun = false;
-  std::string dump_steps;  // hidden: "FROM:TO"
-  std::string dump_file;   // hidden
-  std::string run_dir;     // hidden: train into this directory
+  std::string run_dir;  // train into this directory
 };
 
 struct VerifyArgs {
@@ -26,6 +24,10 @@ struct VerifyArgs {
   int repeats = 3;
   std::vector<std::string> vary;  // KEY=V1,V2,...
   std::int64_t interrupt_at = 0;
+  std::string perturb;  // self-test: STEP:TENSOR
+  std::string output_dir;
+  bool has_command = false;          // `-- COMMAND ARGS...` was given
+  std::vector<std::string> command;  // COMMAND ARGS...
   bool json = false;
 };
 
@@ -41,7 +43,7 @@ int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
              const std::string& sort_by, bool json);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
-int cmd_config(const ConfigSources& s, bool json);
+int cmd_config(const ConfigSources& s, bool json, bool schema);
 int cmd_env();
 int cmd_verify(const VerifyArgs& a, const std::string& self_exe);
 int cmd_reproduce(const std::string& run_dir, bool allow_data_change, const std::string& self_exe);

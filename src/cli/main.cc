@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -102,23 +103,29 @@ int real_main(int argc, char** argv) {
   train_flags.add_to(train);
   train->add_flag("--rerun", train_args.rerun,
                   "train a completed run again into reruns/<n>/ and compare state hashes");
-  train->add_option("--dump-steps", train_args.dump_steps)->group("");
-  train->add_option("--dump-file", train_args.dump_file)->group("");
-  train->add_option("--run-dir", train_args.run_dir)->group("");
+  train->add_option("--run-dir", train_args.run_dir,
+                    "train into this directory instead of <output_dir>/<run_id>/");
 
   SourceFlags config_flags;
-  bool config_json = false;
+  bool config_json = false, config_schema = false;
   CLI::App* config =
       app.add_subcommand("config", "print the resolved config, its canonical JSON and run_id");
   config_flags.add_to(config);
   config->add_flag("--json", config_json, "one JSON object: run_id, canonical, config");
+  config->add_flag("--schema", config_schema,
+                   "print the JSON Schema of config files (every key, type, default, range)");
 
   CLI::App* env = app.add_subcommand("env", "print the environment manifest (JSON)");
 
   cli::VerifyArgs verify_args;
   SourceFlags verify_flags;
   CLI::App* verify = app.add_subcommand(
-      "verify", "train a config several times in separate processes and require identical results");
+      "verify",
+      "train a config (or, after --, any program on the Run API) several times in separate "
+      "processes and require identical results");
+  verify->footer(
+      "With `-- COMMAND ARGS...`, runs COMMAND once per attempt, replacing {run_dir} in ARGS by "
+      "the attempt's run directory (the program must write its run there with the Run API).");
   verify_flags.add_to(verify);
   verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
       ->check(CLI::Range(1, 100));
@@ -127,6 +134,11 @@ int real_main(int argc, char** argv) {
   verify->add_option("--interrupt-at", verify_args.interrupt_at,
                      "SIGKILL one run at this step, resume it, require the same result")
       ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 40));
+  verify->add_option("--perturb", verify_args.perturb,
+                     "self-test: perturb parameter TENSOR after step STEP in the last repeat "
+                     "(STEP:TENSOR); verify must then fail naming that step and tensor");
+  verify->add_option("--output-dir", verify_args.output_dir,
+                     "with a command: where verify/ goes (default: runs)");
   verify->add_flag("--json", verify_args.json, "print the verdict as JSON");
 
   std::string reproduce_dir;
@@ -173,6 +185,16 @@ int real_main(int argc, char** argv) {
   report->add_option("dir", report_dir, "a run directory or a sweep directory")->required();
   report->add_option("-o,--output", report_out, "output file (default: DIR/report.html)");
 
+  // `verify ... -- COMMAND ARGS`: everything after the first "--" is the
+  // command, never parsed as ml-train options.
+  if (args[0] == "verify") {
+    auto sep = std::find(args.begin(), args.end(), "--");
+    if (sep != args.end()) {
+      verify_args.command.assign(sep + 1, args.end());
+      verify_args.has_command = true;
+      args.erase(sep, args.end());
+    }
+  }
   std::vector<std::string> cli_args(args.rbegin(), args.rend());  // CLI11 wants reversed
   try {
     app.parse(cli_args);
@@ -192,7 +214,7 @@ int real_main(int argc, char** argv) {
     train_args.sources = train_flags.sources();
     return cli::cmd_train(train_args, command_line);
   }
-  if (*config) return cli::cmd_config(config_flags.sources(), config_json);
+  if (*config) return cli::cmd_config(config_flags.sources(), config_json, config_schema);
   if (*env) return cli::cmd_env();
   if (*verify) {
     verify_args.sources = verify_flags.sources();

@@ -6,89 +6,130 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
+#include <set>
 #include <sstream>
 
+#include "core/fs.h"
+#include "core/hash.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
-#include "mltrain/fs.h"
-#include "mltrain/hash.h"
 
 namespace mltrain {
 namespace {
 
 using json = nlohmann::json;
 
-enum class Type { kBool, kInt, kSeed, kFloat, kString, kOptString, kChoice };
+constexpr double kIntMax = kConfigIntMax;
 
+// A table row bound to its field: where the value lives in a Config.
 struct KeySpec {
-  const char* key;
-  Type type;
-  double min;
-  double max;
-  std::vector<std::string> choices;
+  ConfigKey key;
+  void* (*field)(Config&);
 };
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kIntMax = 9.0e15;
-
-// The schema: every leaf key, its type and its allowed range or choices.
-const std::vector<KeySpec>& schema() {
-  static const std::vector<KeySpec> kSchema = {
-      {"seed", Type::kSeed, 0, 0, {}},
-      {"deterministic", Type::kBool, 0, 0, {}},
-      {"data.train_path", Type::kString, 0, 0, {}},
-      {"data.val_path", Type::kString, 0, 0, {}},
-      {"data.test_path", Type::kOptString, 0, 0, {}},
-      {"data.format", Type::kChoice, 0, 0, {"auto", "jsonl", "csv", "tsv"}},
-      {"data.text_field", Type::kString, 0, 0, {}},
-      {"data.label_field", Type::kString, 0, 0, {}},
-      {"tokenizer.kind", Type::kChoice, 0, 0, {"word", "char"}},
-      {"tokenizer.lowercase", Type::kBool, 0, 0, {}},
-      {"tokenizer.max_len", Type::kInt, 1, 100000, {}},
-      {"tokenizer.min_freq", Type::kInt, 1, kIntMax, {}},
-      {"tokenizer.max_vocab", Type::kInt, 3, 50000000, {}},
-      {"tokenizer.ngrams", Type::kInt, 1, 5, {}},
-      {"model.arch", Type::kChoice, 0, 0, {"bow", "cnn", "transformer"}},
-      {"model.embed_dim", Type::kInt, 1, 65536, {}},
-      {"model.hidden_dim", Type::kInt, 1, 65536, {}},
-      {"model.num_layers", Type::kInt, 1, 64, {}},
-      {"model.num_heads", Type::kInt, 1, 256, {}},
-      {"model.dropout", Type::kFloat, 0, 0.999, {}},
-      {"model.init_from", Type::kOptString, 0, 0, {}},
-      {"training.epochs", Type::kInt, 1, 100000, {}},
-      {"training.batch_size", Type::kInt, 1, 1000000, {}},
-      {"training.lr", Type::kFloat, 0, 100, {}},
-      {"training.optimizer", Type::kChoice, 0, 0, {"sgd", "adam", "adamw"}},
-      {"training.momentum", Type::kFloat, 0, 0.999999, {}},
-      {"training.weight_decay", Type::kFloat, 0, 10, {}},
-      {"training.grad_clip", Type::kFloat, 0, kInf, {}},
-      {"training.scheduler", Type::kChoice, 0, 0, {"constant", "linear", "cosine", "step"}},
-      {"training.warmup_steps", Type::kInt, 0, kIntMax, {}},
-      {"training.step_size", Type::kInt, 1, 100000, {}},
-      {"training.gamma", Type::kFloat, 0, 1, {}},
-      {"training.token_dropout", Type::kFloat, 0, 0.99, {}},
-      {"runtime.output_dir", Type::kString, 0, 0, {}},
-      {"runtime.num_workers", Type::kInt, 0, 256, {}},
-      {"runtime.threads", Type::kInt, 0, 1024, {}},
-      {"runtime.checkpoint_every", Type::kInt, 0, kIntMax, {}},
-      {"runtime.log_every", Type::kInt, 1, kIntMax, {}},
-      {"runtime.trace_every", Type::kInt, 1, kIntMax, {}},
-      {"runtime.progress", Type::kBool, 0, 0, {}},
-  };
-  return kSchema;
+std::vector<std::string> split_choices(const char* choices) {
+  std::vector<std::string> out;
+  std::stringstream ss(choices);
+  std::string c;
+  while (std::getline(ss, c, '|')) {
+    if (!c.empty()) out.push_back(c);
+  }
+  return out;
 }
 
-const KeySpec* find_spec(const std::string& key) {
-  for (const auto& s : schema()) {
-    if (key == s.key) return &s;
+KeySpec make_spec(const char* name, ConfigKind kind, double lo, double hi, const char* choices,
+                  const char* doc, void* (*field)(Config&)) {
+  KeySpec s;
+  s.key.name = name;
+  s.key.kind = kind;
+  s.key.min = lo;
+  s.key.max = hi;
+  s.key.choices = split_choices(choices);
+  s.key.runtime = s.key.name.rfind("runtime.", 0) == 0;
+  s.key.doc = doc;
+  s.field = field;
+  return s;
+}
+
+json get_value(const KeySpec& s, const Config& c) {
+  void* p = s.field(const_cast<Config&>(c));
+  switch (s.key.kind) {
+    case ConfigKind::kBool: return *static_cast<bool*>(p);
+    case ConfigKind::kInt: return *static_cast<std::int64_t*>(p);
+    case ConfigKind::kSeed: return *static_cast<std::uint64_t*>(p);
+    case ConfigKind::kFloat: return *static_cast<double*>(p);
+    case ConfigKind::kOptString: {
+      const auto& v = *static_cast<std::string*>(p);
+      return v.empty() ? json(nullptr) : json(v);
+    }
+    case ConfigKind::kString:
+    case ConfigKind::kChoice: return *static_cast<std::string*>(p);
   }
   return nullptr;
 }
 
-bool is_section(const std::string& key) {
-  return key == "data" || key == "tokenizer" || key == "model" || key == "training" ||
-         key == "runtime";
+// v has already been coerced to the key's kind.
+void set_value(const KeySpec& s, Config* c, const json& v) {
+  void* p = s.field(*c);
+  switch (s.key.kind) {
+    case ConfigKind::kBool: *static_cast<bool*>(p) = v.get<bool>(); return;
+    case ConfigKind::kInt: *static_cast<std::int64_t*>(p) = v.get<std::int64_t>(); return;
+    case ConfigKind::kSeed: *static_cast<std::uint64_t*>(p) = v.get<std::uint64_t>(); return;
+    case ConfigKind::kFloat: *static_cast<double*>(p) = v.get<double>(); return;
+    case ConfigKind::kOptString:
+      *static_cast<std::string*>(p) = v.is_null() ? "" : v.get<std::string>();
+      return;
+    case ConfigKind::kString:
+    case ConfigKind::kChoice: *static_cast<std::string*>(p) = v.get<std::string>(); return;
+  }
+}
+
+// The table, bound to the fields, in declaration order.
+#define ROW(path, member, name, kind, def, lo, hi, choices, doc)                   \
+  make_spec(path, ConfigKind::k##kind, lo, hi, choices, doc,                       \
+            [](Config& c) -> void* { return &c.member; }),
+#define ROOT_ROW(name, ...) ROW(#name, name, name, __VA_ARGS__)
+#define DATA_ROW(name, ...) ROW("data." #name, data.name, name, __VA_ARGS__)
+#define TOKENIZER_ROW(name, ...) ROW("tokenizer." #name, tokenizer.name, name, __VA_ARGS__)
+#define MODEL_ROW(name, ...) ROW("model." #name, model.name, name, __VA_ARGS__)
+#define TRAINING_ROW(name, ...) ROW("training." #name, training.name, name, __VA_ARGS__)
+#define RUNTIME_ROW(name, ...) ROW("runtime." #name, runtime.name, name, __VA_ARGS__)
+
+const std::vector<KeySpec>& specs() {
+  static const std::vector<KeySpec> kSpecs = [] {
+    std::vector<KeySpec> v = {
+        MLTRAIN_CONFIG_ROOT(ROOT_ROW) MLTRAIN_CONFIG_DATA(DATA_ROW)
+            MLTRAIN_CONFIG_TOKENIZER(TOKENIZER_ROW) MLTRAIN_CONFIG_MODEL(MODEL_ROW)
+                MLTRAIN_CONFIG_TRAINING(TRAINING_ROW) MLTRAIN_CONFIG_RUNTIME(RUNTIME_ROW)};
+    const Config defaults;
+    for (auto& s : v) s.key.default_value = get_value(s, defaults);
+    return v;
+  }();
+  return kSpecs;
+}
+
+#undef ROW
+#undef ROOT_ROW
+#undef DATA_ROW
+#undef TOKENIZER_ROW
+#undef MODEL_ROW
+#undef TRAINING_ROW
+#undef RUNTIME_ROW
+
+const ConfigKey* find_key(const std::string& name) {
+  for (const auto& s : specs()) {
+    if (name == s.key.name) return &s.key;
+  }
+  return nullptr;
+}
+
+bool is_section(const std::string& name) {
+  for (const auto& k : config_keys()) {
+    if (k.size() > name.size() && k.compare(0, name.size(), name) == 0 && k[name.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -117,15 +158,15 @@ std::string unknown_key_message(const std::string& key) {
   return msg;
 }
 
-std::string type_name(const KeySpec& s) {
-  switch (s.type) {
-    case Type::kBool: return "true or false";
-    case Type::kInt: return "an integer";
-    case Type::kSeed: return "an integer in [0, 18446744073709551615]";
-    case Type::kFloat: return "a number";
-    case Type::kString: return "a string";
-    case Type::kOptString: return "a string or null";
-    case Type::kChoice: {
+std::string type_name(const ConfigKey& s) {
+  switch (s.kind) {
+    case ConfigKind::kBool: return "true or false";
+    case ConfigKind::kInt: return "an integer";
+    case ConfigKind::kSeed: return "an integer in [0, 18446744073709551615]";
+    case ConfigKind::kFloat: return "a number";
+    case ConfigKind::kString: return "a string";
+    case ConfigKind::kOptString: return "a string or null";
+    case ConfigKind::kChoice: {
       std::string out = "one of ";
       for (std::size_t i = 0; i < s.choices.size(); ++i) {
         out += (i ? "|" : "") + s.choices[i];
@@ -147,28 +188,28 @@ std::string describe(const json& v) {
   return v.dump();
 }
 
-[[noreturn]] void bad_value(const std::string& where, const KeySpec& s, const std::string& got) {
-  fail_usage(where + ": key '" + s.key + "': expected " + type_name(s) + ", got " + got);
+[[noreturn]] void bad_value(const std::string& where, const ConfigKey& s, const std::string& got) {
+  fail_usage(where + ": key '" + s.name + "': expected " + type_name(s) + ", got " + got);
 }
 
 // Range and choice checks on an already typed value.
-json check_range(const std::string& where, const KeySpec& s, const json& v) {
-  if (s.type == Type::kInt || s.type == Type::kFloat) {
+json check_range(const std::string& where, const ConfigKey& s, const json& v) {
+  if (s.kind == ConfigKind::kInt || s.kind == ConfigKind::kFloat) {
     double d = v.get<double>();
     if (std::isnan(d) || d < s.min || d > s.max) {
-      fail_usage(where + ": key '" + s.key + "': " + describe(v) + " is out of range [" +
+      fail_usage(where + ": key '" + s.name + "': " + describe(v) + " is out of range [" +
                  fmt_number(s.min) + ", " + fmt_number(s.max) + "]");
     }
   }
-  if (s.type == Type::kChoice) {
+  if (s.kind == ConfigKind::kChoice) {
     const std::string& str = v.get_ref<const std::string&>();
     if (std::find(s.choices.begin(), s.choices.end(), str) == s.choices.end()) {
-      fail_usage(where + ": key '" + s.key + "': unknown choice \"" + str + "\" (expected " +
+      fail_usage(where + ": key '" + s.name + "': unknown choice \"" + str + "\" (expected " +
                  type_name(s) + ")");
     }
   }
-  if (s.type == Type::kString && v.get_ref<const std::string&>().empty()) {
-    fail_usage(where + ": key '" + s.key + "': must not be empty");
+  if (s.kind == ConfigKind::kString && v.get_ref<const std::string&>().empty()) {
+    fail_usage(where + ": key '" + s.name + "': must not be empty");
   }
   return v;
 }
@@ -218,16 +259,16 @@ bool parse_seed(const std::string& t, std::uint64_t* out) {
 }
 
 // Coerces a YAML scalar (as text, `plain` = not quoted) to the key's type.
-json coerce_scalar(const std::string& where, const KeySpec& s, const std::string& text,
+json coerce_scalar(const std::string& where, const ConfigKey& s, const std::string& text,
                    bool plain) {
   const bool is_null = plain && (text.empty() || text == "~" || text == "null" ||
                                  text == "Null" || text == "NULL");
-  switch (s.type) {
-    case Type::kBool:
+  switch (s.kind) {
+    case ConfigKind::kBool:
       if (plain && (text == "true" || text == "True" || text == "TRUE")) return true;
       if (plain && (text == "false" || text == "False" || text == "FALSE")) return false;
       bad_value(where, s, "\"" + text + "\"");
-    case Type::kInt: {
+    case ConfigKind::kInt: {
       long long v;
       double d;
       if (plain && parse_int(text, &v)) return check_range(where, s, json(v));
@@ -236,21 +277,21 @@ json coerce_scalar(const std::string& where, const KeySpec& s, const std::string
       }
       bad_value(where, s, "\"" + text + "\"");
     }
-    case Type::kSeed: {
+    case ConfigKind::kSeed: {
       std::uint64_t v;
       if (plain && parse_seed(text, &v)) return json(v);
       bad_value(where, s, "\"" + text + "\"");
     }
-    case Type::kFloat: {
+    case ConfigKind::kFloat: {
       double d;
       if (plain && parse_float(text, &d)) return check_range(where, s, json(d));
       bad_value(where, s, "\"" + text + "\"");
     }
-    case Type::kOptString:
+    case ConfigKind::kOptString:
       if (is_null) return json(nullptr);
       return json(text);
-    case Type::kString:
-    case Type::kChoice:
+    case ConfigKind::kString:
+    case ConfigKind::kChoice:
       if (is_null) bad_value(where, s, "null");
       return check_range(where, s, json(text));
   }
@@ -258,12 +299,12 @@ json coerce_scalar(const std::string& where, const KeySpec& s, const std::string
 }
 
 // Coerces a JSON value (from a .json config or a saved config.json).
-json coerce_json(const std::string& where, const KeySpec& s, const json& v) {
-  switch (s.type) {
-    case Type::kBool:
+json coerce_json(const std::string& where, const ConfigKey& s, const json& v) {
+  switch (s.kind) {
+    case ConfigKind::kBool:
       if (v.is_boolean()) return v;
       break;
-    case Type::kInt:
+    case ConfigKind::kInt:
       if (v.is_number_integer()) return check_range(where, s, json(v.get<long long>()));
       if (v.is_number_float()) {
         double d = v.get<double>();
@@ -272,21 +313,21 @@ json coerce_json(const std::string& where, const KeySpec& s, const json& v) {
         }
       }
       break;
-    case Type::kSeed:
+    case ConfigKind::kSeed:
       if (v.is_number_unsigned()) return json(v.get<std::uint64_t>());
       if (v.is_number_integer() && v.get<long long>() >= 0) {
         return json(static_cast<std::uint64_t>(v.get<long long>()));
       }
       break;
-    case Type::kFloat:
+    case ConfigKind::kFloat:
       if (v.is_number()) return check_range(where, s, json(v.get<double>()));
       break;
-    case Type::kOptString:
+    case ConfigKind::kOptString:
       if (v.is_null()) return v;
       if (v.is_string()) return v;
       break;
-    case Type::kString:
-    case Type::kChoice:
+    case ConfigKind::kString:
+    case ConfigKind::kChoice:
       if (v.is_string()) return check_range(where, s, v);
       break;
   }
@@ -313,18 +354,21 @@ void apply_yaml_node(const YAML::Node& node, const std::string& prefix, const st
     fail_usage(yaml_where(file, node.Mark()) + ": expected a mapping of keys" +
                (prefix.empty() ? "" : " under '" + prefix + "'"));
   }
+  std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
     const YAML::Node& k = it->first;
     const YAML::Node& v = it->second;
     if (!k.IsScalar()) fail_usage(yaml_where(file, k.Mark()) + ": keys must be plain names");
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
     std::string where = yaml_where(file, k.Mark());
+    // YAML says keys are unique; yaml-cpp would silently keep one of them.
+    if (!seen.insert(k.Scalar()).second) fail_usage(where + ": duplicate key '" + key + "'");
     if (prefix.empty() && is_section(key)) {
       if (v.IsNull()) continue;
       apply_yaml_node(v, key, file, tree);
       continue;
     }
-    const KeySpec* s = find_spec(key);
+    const ConfigKey* s = find_key(key);
     if (s == nullptr) fail_usage(where + ": " + unknown_key_message(key));
     if (v.IsMap()) bad_value(where, *s, "a mapping");
     if (v.IsSequence()) bad_value(where, *s, "a list");
@@ -346,7 +390,7 @@ void apply_json_node(const json& node, const std::string& prefix, const std::str
       apply_json_node(it.value(), key, where, tree);
       continue;
     }
-    const KeySpec* s = find_spec(key);
+    const ConfigKey* s = find_key(key);
     if (s == nullptr) fail_usage(where + ": " + unknown_key_message(key));
     set_leaf(tree, key, coerce_json(where, *s, it.value()));
   }
@@ -397,59 +441,6 @@ void apply_file(const std::string& path, json* tree) {
   apply_yaml_node(root, "", path, tree);
 }
 
-std::string get_opt_string(const json& j) { return j.is_null() ? "" : j.get<std::string>(); }
-json opt_string(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-Config from_tree(const json& t) {
-  Config c;
-  c.seed = t.at("seed").get<std::uint64_t>();
-  c.deterministic = t.at("deterministic").get<bool>();
-  const json& d = t.at("data");
-  c.data.train_path = d.at("train_path").get<std::string>();
-  c.data.val_path = d.at("val_path").get<std::string>();
-  c.data.test_path = get_opt_string(d.at("test_path"));
-  c.data.format = d.at("format").get<std::string>();
-  c.data.text_field = d.at("text_field").get<std::string>();
-  c.data.label_field = d.at("label_field").get<std::string>();
-  const json& k = t.at("tokenizer");
-  c.tokenizer.kind = k.at("kind").get<std::string>();
-  c.tokenizer.lowercase = k.at("lowercase").get<bool>();
-  c.tokenizer.max_len = k.at("max_len").get<std::int64_t>();
-  c.tokenizer.min_freq = k.at("min_freq").get<std::int64_t>();
-  c.tokenizer.max_vocab = k.at("max_vocab").get<std::int64_t>();
-  c.tokenizer.ngrams = k.at("ngrams").get<std::int64_t>();
-  const json& m = t.at("model");
-  c.model.arch = m.at("arch").get<std::string>();
-  c.model.embed_dim = m.at("embed_dim").get<std::int64_t>();
-  c.model.hidden_dim = m.at("hidden_dim").get<std::int64_t>();
-  c.model.num_layers = m.at("num_layers").get<std::int64_t>();
-  c.model.num_heads = m.at("num_heads").get<std::int64_t>();
-  c.model.dropout = m.at("dropout").get<double>();
-  c.model.init_from = get_opt_string(m.at("init_from"));
-  const json& tr = t.at("training");
-  c.training.epochs = tr.at("epochs").get<std::int64_t>();
-  c.training.batch_size = tr.at("batch_size").get<std::int64_t>();
-  c.training.lr = tr.at("lr").get<double>();
-  c.training.optimizer = tr.at("optimizer").get<std::string>();
-  c.training.momentum = tr.at("momentum").get<double>();
-  c.training.weight_decay = tr.at("weight_decay").get<double>();
-  c.training.grad_clip = tr.at("grad_clip").get<double>();
-  c.training.scheduler = tr.at("scheduler").get<std::string>();
-  c.training.warmup_steps = tr.at("warmup_steps").get<std::int64_t>();
-  c.training.step_size = tr.at("step_size").get<std::int64_t>();
-  c.training.gamma = tr.at("gamma").get<double>();
-  c.training.token_dropout = tr.at("token_dropout").get<double>();
-  const json& r = t.at("runtime");
-  c.runtime.output_dir = r.at("output_dir").get<std::string>();
-  c.runtime.num_workers = r.at("num_workers").get<std::int64_t>();
-  c.runtime.threads = r.at("threads").get<std::int64_t>();
-  c.runtime.checkpoint_every = r.at("checkpoint_every").get<std::int64_t>();
-  c.runtime.log_every = r.at("log_every").get<std::int64_t>();
-  c.runtime.trace_every = r.at("trace_every").get<std::int64_t>();
-  c.runtime.progress = r.at("progress").get<bool>();
-  return c;
-}
-
 // Rules that involve more than one key.
 void check_cross_keys(const Config& c) {
   if (c.tokenizer.ngrams > 1 && c.model.arch != "bow") {
@@ -477,8 +468,16 @@ void check_cross_keys(const Config& c) {
   }
 }
 
+
 Config finish(const json& tree) {
-  Config c = from_tree(tree);
+  Config c;
+  for (const auto& s : specs()) {
+    const std::string& name = s.key.name;
+    const auto dot = name.find('.');
+    set_value(s, &c,
+              dot == std::string::npos ? tree.at(name)
+                                       : tree.at(name.substr(0, dot)).at(name.substr(dot + 1)));
+  }
   check_cross_keys(c);
   return c;
 }
@@ -492,7 +491,7 @@ void apply_override_tree(json* tree, const std::string& kv) {
   std::string value = kv.substr(eq + 1);
   std::string where = "override '" + kv + "'";
   if (key.empty()) fail_usage(where + ": empty key, expected KEY=VALUE");
-  const KeySpec* s = find_spec(key);
+  const ConfigKey* s = find_key(key);
   if (s == nullptr) {
     if (is_section(key)) {
       fail_usage(where + ": '" + key + "' is a section; set one of its keys, e.g. " + key + "." +
@@ -520,38 +519,8 @@ void apply_override_tree(json* tree, const std::string& kv) {
 }  // namespace
 
 nlohmann::json Config::to_json() const {
-  json t;
-  t["seed"] = seed;
-  t["deterministic"] = deterministic;
-  t["data"] = {{"train_path", data.train_path},   {"val_path", data.val_path},
-               {"test_path", opt_string(data.test_path)}, {"format", data.format},
-               {"text_field", data.text_field},   {"label_field", data.label_field}};
-  t["tokenizer"] = {{"kind", tokenizer.kind},           {"lowercase", tokenizer.lowercase},
-                    {"max_len", tokenizer.max_len},     {"min_freq", tokenizer.min_freq},
-                    {"max_vocab", tokenizer.max_vocab}, {"ngrams", tokenizer.ngrams}};
-  t["model"] = {{"arch", model.arch},           {"embed_dim", model.embed_dim},
-                {"hidden_dim", model.hidden_dim}, {"num_layers", model.num_layers},
-                {"num_heads", model.num_heads},   {"dropout", model.dropout},
-                {"init_from", opt_string(model.init_from)}};
-  t["training"] = {{"epochs", training.epochs},
-                   {"batch_size", training.batch_size},
-                   {"lr", training.lr},
-                   {"optimizer", training.optimizer},
-                   {"momentum", training.momentum},
-                   {"weight_decay", training.weight_decay},
-                   {"grad_clip", training.grad_clip},
-                   {"scheduler", training.scheduler},
-                   {"warmup_steps", training.warmup_steps},
-                   {"step_size", training.step_size},
-                   {"gamma", training.gamma},
-                   {"token_dropout", training.token_dropout}};
-  t["runtime"] = {{"output_dir", runtime.output_dir},
-                  {"num_workers", runtime.num_workers},
-                  {"threads", runtime.threads},
-                  {"checkpoint_every", runtime.checkpoint_every},
-                  {"log_every", runtime.log_every},
-                  {"trace_every", runtime.trace_every},
-                  {"progress", runtime.progress}};
+  json t = json::object();
+  for (const auto& s : specs()) set_leaf(&t, s.key.name, get_value(s, *this));
   return t;
 }
 
@@ -567,12 +536,11 @@ std::string Config::run_id() const { return sha1_hex(canonical()).substr(0, 8); 
 
 std::string Config::to_yaml() const {
   YAML::Emitter out;
-  json t = to_json();
-  // Schema order reads better than alphabetical for humans.
+  // Table order reads better than alphabetical for humans.
   out << YAML::BeginMap;
   std::string section;
-  for (const auto& s : schema()) {
-    std::string key = s.key;
+  for (const auto& s : specs()) {
+    const std::string& key = s.key.name;
     auto dot = key.find('.');
     std::string sec = dot == std::string::npos ? "" : key.substr(0, dot);
     if (sec != section) {
@@ -580,7 +548,7 @@ std::string Config::to_yaml() const {
       if (!sec.empty()) out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
       section = sec;
     }
-    const json& v = sec.empty() ? t.at(key) : t.at(sec).at(key.substr(dot + 1));
+    const json v = get_value(s, *this);
     out << YAML::Key << (sec.empty() ? key : key.substr(dot + 1)) << YAML::Value;
     if (v.is_null()) {
       out << YAML::Null;
@@ -627,10 +595,19 @@ void apply_override(Config* cfg, const std::string& kv) {
   *cfg = finish(tree);
 }
 
+const std::vector<ConfigKey>& config_table() {
+  static const std::vector<ConfigKey> kTable = [] {
+    std::vector<ConfigKey> keys;
+    for (const auto& s : specs()) keys.push_back(s.key);
+    return keys;
+  }();
+  return kTable;
+}
+
 const std::vector<std::string>& config_keys() {
   static const std::vector<std::string> kKeys = [] {
     std::vector<std::string> keys;
-    for (const auto& s : schema()) keys.push_back(s.key);
+    for (const auto& s : specs()) keys.push_back(s.key.name);
     return keys;
   }();
   return kKeys;
@@ -650,6 +627,78 @@ std::string suggest_key(const std::string& key) {
   }
   std::size_t limit = std::max<std::size_t>(2, key.size() / 3);
   return best_d <= limit ? best : "";
+}
+
+nlohmann::json config_json_schema() {
+  json root = {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+               {"title", "ml-train config"},
+               {"description",
+                "A YAML or JSON config file for ml-train. Every key is optional; a missing key "
+                "keeps its default. runtime.* keys are execution settings, not part of the run "
+                "identity."},
+               {"type", "object"},
+               {"additionalProperties", false},
+               {"properties", json::object()}};
+  for (const ConfigKey& k : config_table()) {
+    json p = {{"description", k.doc}, {"default", k.default_value}};
+    switch (k.kind) {
+      case ConfigKind::kBool: p["type"] = "boolean"; break;
+      case ConfigKind::kSeed:
+        p["type"] = "integer";
+        p["minimum"] = 0;
+        p["maximum"] = std::numeric_limits<std::uint64_t>::max();
+        break;
+      case ConfigKind::kInt:
+      case ConfigKind::kFloat:
+        p["type"] = k.kind == ConfigKind::kInt ? "integer" : "number";
+        p["minimum"] = k.kind == ConfigKind::kInt ? json(static_cast<std::int64_t>(k.min)) : json(k.min);
+        if (std::isfinite(k.max)) {
+          p["maximum"] =
+              k.kind == ConfigKind::kInt ? json(static_cast<std::int64_t>(k.max)) : json(k.max);
+        }
+        break;
+      case ConfigKind::kString: p["type"] = "string"; p["minLength"] = 1; break;
+      case ConfigKind::kOptString: p["type"] = json::array({"string", "null"}); break;
+      case ConfigKind::kChoice: p["type"] = "string"; p["enum"] = k.choices; break;
+    }
+    const auto dot = k.name.find('.');
+    if (dot == std::string::npos) {
+      root["properties"][k.name] = p;
+      continue;
+    }
+    json& section = root["properties"][k.name.substr(0, dot)];
+    if (section.is_null()) {
+      section = {{"type", json::array({"object", "null"})},
+                 {"additionalProperties", false},
+                 {"properties", json::object()}};
+    }
+    section["properties"][k.name.substr(dot + 1)] = p;
+  }
+  return root;
+}
+
+KeyValues parse_key_values(const std::string& spec, const std::string& flag, const Config& base) {
+  const std::string where = flag + " '" + spec + "'";
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) fail_usage(where + ": expected KEY=V1,V2,...");
+  KeyValues kv{spec.substr(0, eq), {}};
+  const std::string list = spec.substr(eq + 1);
+  if (list.empty()) fail_usage(where + ": no values, expected KEY=V1,V2,...");
+  std::size_t pos = 0;
+  while (true) {
+    const auto comma = list.find(',', pos);
+    std::string value = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (value.empty()) {
+      fail_usage(where + ": empty value at position " + std::to_string(kv.values.size() + 1) +
+                 " (expected KEY=V1,V2,... with no empty entries)");
+    }
+    Config check = base;
+    apply_override(&check, kv.key + "=" + value);  // validates key and value now
+    kv.values.push_back(value);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return kv;
 }
 
 }  // namespace mltrain

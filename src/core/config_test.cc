@@ -3,10 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "mltrain/error.h"
-#include "mltrain/hash.h"
+#include "core/hash.h"
 
 namespace mltrain {
 namespace {
@@ -125,6 +126,102 @@ TEST(Config, SavedConfigRoundTrips) {
   Config b = config_from_json(nlohmann::json::parse(a.canonical()), "config.json");
   EXPECT_EQ(a.canonical(), b.canonical());
   EXPECT_TRUE(b.data.test_path.empty());
+}
+
+TEST(Config, DuplicateYamlKeysAreErrors) {
+  std::string f = write_temp("dup.yaml", "seed: 1\ntraining:\n  lr: 0.1\n  lr: 0.2\n");
+  ConfigSources s;
+  s.file = f;
+  std::string e = error_of(s);
+  EXPECT_NE(e.find(f + ":4: duplicate key 'training.lr'"), std::string::npos) << e;
+  f = write_temp("dup2.yaml", "model: {arch: cnn}\nmodel: {arch: bow}\n");
+  s.file = f;
+  EXPECT_NE(error_of(s).find("duplicate key 'model'"), std::string::npos);
+}
+
+// The table is the one place a key is declared: every key has a doc, its
+// default is what a default Config holds, and JSON, YAML and the table agree.
+TEST(ConfigTable, DrivesDefaultsJsonAndYaml) {
+  const Config defaults;
+  const nlohmann::json j = defaults.to_json();
+  const std::string yaml = defaults.to_yaml();
+  ASSERT_EQ(config_table().size(), config_keys().size());
+  for (const ConfigKey& k : config_table()) {
+    SCOPED_TRACE(k.name);
+    EXPECT_FALSE(k.doc.empty());
+    const auto dot = k.name.find('.');
+    const nlohmann::json v =
+        dot == std::string::npos ? j.at(k.name) : j.at(k.name.substr(0, dot)).at(k.name.substr(dot + 1));
+    EXPECT_EQ(v, k.default_value);
+    EXPECT_EQ(k.runtime, k.name.rfind("runtime.", 0) == 0);
+    const std::string leaf = dot == std::string::npos ? k.name : k.name.substr(dot + 1);
+    EXPECT_NE(yaml.find(leaf + ":"), std::string::npos);
+    if (k.kind == ConfigKind::kChoice) {
+      EXPECT_NE(std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()),
+                k.choices.end());
+    }
+    if (k.kind == ConfigKind::kInt || k.kind == ConfigKind::kFloat) {
+      EXPECT_GE(v.get<double>(), k.min);
+      EXPECT_LE(v.get<double>(), k.max);
+    }
+  }
+  // Every key can be set by an override and comes back in the JSON.
+  for (const ConfigKey& k : config_table()) {
+    if (k.kind != ConfigKind::kInt) continue;
+    Config c = defaults;
+    const long long want = static_cast<long long>(k.min) + 1;
+    apply_override(&c, k.name + "=" + std::to_string(want));
+    const auto dot = k.name.find('.');
+    EXPECT_EQ(c.to_json().at(k.name.substr(0, dot)).at(k.name.substr(dot + 1)), want) << k.name;
+  }
+}
+
+TEST(ConfigTable, JsonSchemaDescribesEveryKey) {
+  const nlohmann::json schema = config_json_schema();
+  EXPECT_EQ(schema["additionalProperties"], false);
+  for (const ConfigKey& k : config_table()) {
+    SCOPED_TRACE(k.name);
+    const auto dot = k.name.find('.');
+    const nlohmann::json& p =
+        dot == std::string::npos
+            ? schema["properties"][k.name]
+            : schema["properties"][k.name.substr(0, dot)]["properties"][k.name.substr(dot + 1)];
+    ASSERT_TRUE(p.is_object());
+    EXPECT_EQ(p["default"], k.default_value);
+    EXPECT_EQ(p["description"], k.doc);
+  }
+  const auto& lr = schema["properties"]["training"]["properties"]["lr"];
+  EXPECT_EQ(lr["type"], "number");
+  EXPECT_EQ(lr["minimum"], 0.0);
+  EXPECT_EQ(lr["maximum"], 100.0);
+  const auto& arch = schema["properties"]["model"]["properties"]["arch"];
+  EXPECT_EQ(arch["enum"], nlohmann::json({"bow", "cnn", "transformer"}));
+  const auto& clip = schema["properties"]["training"]["properties"]["grad_clip"];
+  EXPECT_FALSE(clip.contains("maximum"));  // unbounded
+  EXPECT_EQ(schema["properties"]["data"]["properties"]["test_path"]["type"],
+            nlohmann::json({"string", "null"}));
+}
+
+TEST(ParseKeyValues, OneParserForEveryKeyValueList) {
+  const Config base;
+  KeyValues kv = parse_key_values("training.lr=0.1,2e-3", "--grid", base);
+  EXPECT_EQ(kv.key, "training.lr");
+  EXPECT_EQ(kv.values, (std::vector<std::string>{"0.1", "2e-3"}));
+  auto err = [&](const std::string& spec) {
+    try {
+      parse_key_values(spec, "--grid", base);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(err("seed=1,").find("--grid 'seed=1,': empty value at position 2"), std::string::npos);
+  EXPECT_NE(err("seed=,1").find("empty value at position 1"), std::string::npos);
+  EXPECT_NE(err("seed=").find("no values"), std::string::npos);
+  EXPECT_NE(err("=1,2").find("expected KEY=V1,V2"), std::string::npos);
+  EXPECT_NE(err("seed").find("expected KEY=V1,V2"), std::string::npos);
+  EXPECT_NE(err("seed=1,x").find("key 'seed'"), std::string::npos);
+  EXPECT_NE(err("training.lrr=1").find("did you mean 'training.lr'"), std::string::npos);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "mltrain/fs.h"
+#include "core/fs.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -88,6 +88,20 @@ void make_dirs(const std::string& path) {
   }
 }
 
+bool make_dir_exclusive(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) == 0) return true;
+  if (errno == EEXIST) return false;
+  fail_usage(path + ": cannot create directory: " + errno_text());
+}
+
+std::string claim_numbered_dir(const std::string& parent) {
+  make_dirs(parent);
+  for (int n = 1;; ++n) {
+    std::string dir = join_path(parent, std::to_string(n));
+    if (make_dir_exclusive(dir)) return dir;
+  }
+}
+
 std::string join_path(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (!b.empty() && b[0] == '/') return b;
@@ -157,6 +171,15 @@ void LineWriter::close() {
 
 FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
 }
 
 bool FileLock::try_lock(const std::string& path) {

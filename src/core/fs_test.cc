@@ -1,4 +1,4 @@
-#include "mltrain/fs.h"
+#include "core/fs.h"
 
 #include <gtest/gtest.h>
 #include <dirent.h>

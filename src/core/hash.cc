@@ -1,4 +1,4 @@
-#include "mltrain/hash.h"
+#include "core/hash.h"
 
 #include <openssl/evp.h>
 

@@ -1,4 +1,7 @@
 // prepare_data: files -> examples -> tokens -> vocabulary -> encoded splits.
+#include <limits.h>
+#include <stdlib.h>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -6,7 +9,8 @@
 
 #include "mltrain/data.h"
 #include "mltrain/error.h"
-#include "mltrain/hash.h"
+#include "core/hash.h"
+#include "core/paths.h"
 
 namespace mltrain {
 namespace {
@@ -51,8 +55,11 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
   return s;
 }
 
-nlohmann::json file_json(const std::string& split, const TextFile& f) {
-  return {{"split", split},   {"path", f.path},      {"format", f.format},
+// `path` as the config wrote it; f.path is the file that was read.
+nlohmann::json file_json(const std::string& split, const std::string& path, const TextFile& f) {
+  char real[PATH_MAX];
+  const std::string resolved = ::realpath(f.path.c_str(), real) ? real : f.path;
+  return {{"split", split},   {"path", path},        {"resolved", resolved}, {"format", f.format},
           {"gzip", f.gzip},   {"sha256", f.sha256},  {"bytes", f.bytes},
           {"rows", static_cast<std::int64_t>(f.rows.size())},
           {"repaired_utf8_rows", f.repaired_utf8_rows}};
@@ -65,11 +72,16 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   auto t0 = std::chrono::steady_clock::now();
   const DataConfig& d = cfg.data;
   PreparedData out;
-  TextFile train = read_examples(d.train_path, d.format, d.text_field, d.label_field);
-  TextFile val = read_examples(d.val_path, d.format, d.text_field, d.label_field);
+  // Relative paths not found in the working directory are looked up in the
+  // shipped data directory (core/paths.h); the identity keeps them as written.
+  TextFile train =
+      read_examples(require_data_file(d.train_path), d.format, d.text_field, d.label_field);
+  TextFile val = read_examples(require_data_file(d.val_path), d.format, d.text_field, d.label_field);
   TextFile test;
   bool has_test = !d.test_path.empty();
-  if (has_test) test = read_examples(d.test_path, d.format, d.text_field, d.label_field);
+  if (has_test) {
+    test = read_examples(require_data_file(d.test_path), d.format, d.text_field, d.label_field);
+  }
 
   if (labels != nullptr) {
     out.label_names = *labels;
@@ -101,9 +113,9 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
     unk += std::count(ids.begin(), ids.end(), Vocab::kUnk);
   }
   nlohmann::json files = nlohmann::json::array();
-  files.push_back(file_json("train", train));
-  files.push_back(file_json("val", val));
-  if (has_test) files.push_back(file_json("test", test));
+  files.push_back(file_json("train", d.train_path, train));
+  files.push_back(file_json("val", d.val_path, val));
+  if (has_test) files.push_back(file_json("test", d.test_path, test));
   std::string vocab_text = out.vocab.to_text();
   out.fingerprint = {{"files", files},
                      {"labels", out.label_names},

@@ -5,8 +5,8 @@
 
 #include "mltrain/data.h"
 #include "mltrain/error.h"
-#include "mltrain/fs.h"
-#include "mltrain/hash.h"
+#include "core/fs.h"
+#include "core/hash.h"
 
 namespace mltrain {
 namespace {

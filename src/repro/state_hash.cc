@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "mltrain/hash.h"
+#include "core/hash.h"
 #include "repro/state_dict.h"
 
 namespace mltrain {

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mltrain/hash.h"
+#include "core/hash.h"
 #include "repro/state_dict.h"
 
 namespace mltrain {

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include "core/fs.h"
 #include "mltrain/state_hash.h"
+#include "run/checkpoint.h"
 
 namespace mltrain {
 namespace {
@@ -66,6 +70,32 @@ TEST(FusedAdam, SameBitsForAnyThreadCount) {
   at::set_num_threads(before);
   EXPECT_EQ(hashes[0], hashes[1]);
   EXPECT_EQ(hashes[0], hashes[2]);
+}
+
+// What train() checkpoints: FusedAdam's state (LibTorch's AdamParamState)
+// round-trips through a checkpoint and the continuation is bit-exact.
+TEST(FusedAdam, CheckpointRoundTripIsBitExact) {
+  torch::manual_seed(1);
+  torch::nn::Linear m(4, 2);
+  FusedAdam opt(m->parameters(), torch::optim::AdamOptions(0.1), true);
+  auto step = [](torch::nn::Linear& model, torch::optim::Optimizer& o) {
+    o.zero_grad();
+    model(torch::rand({3, 4})).sum().backward();
+    o.step();
+  };
+  step(m, opt);
+  char tmpl[] = "/tmp/mltrain_fa_XXXXXX";
+  const std::string path = std::string(::mkdtemp(tmpl)) + "/last.pt";
+  write_file_atomic(path, encode_checkpoint("r", *m, opt, CheckpointState{}, {}));
+  step(m, opt);
+  const std::string want = state_sha256(*m);
+  torch::manual_seed(42);
+  torch::nn::Linear m2(4, 2);
+  FusedAdam opt2(m2->parameters(), torch::optim::AdamOptions(0.1), true);
+  CheckpointState st;
+  load_checkpoint(path, "r", *m2, opt2, &st, {});
+  step(m2, opt2);
+  EXPECT_EQ(state_sha256(*m2), want);
 }
 
 }  // namespace

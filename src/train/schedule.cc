@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "mltrain/trainer.h"
+#include "mltrain/train.h"
 
 namespace mltrain {
 

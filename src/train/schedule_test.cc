@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "mltrain/trainer.h"
+#include "mltrain/train.h"
 
 namespace mltrain {
 namespace {

@@ -27,22 +27,52 @@ PY
 expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 1 --interrupt-at 7
 grep -q "SIGKILL at step 7, resumed from 6 .* identical" out.txt || { cat out.txt; fail "interrupt without checkpoint_every"; }
 
-# A perturbation of one gradient in run 2 only (test hook): verify must fail
-# and name the step and the tensor.
-export MLTRAIN_TEST_PERTURB="9:fc2.weight@2"
-expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2
+# The self-test: one parameter perturbed after step 9 in the last repeat only;
+# verify must fail and name the step and the tensor.
+expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2 --perturb 9:fc2.weight
 cat out.txt
 grep -q "DIFFERS" out.txt || fail "perturbed run not flagged"
-grep -q "first divergence: step 9, tensor fc2.weight (grad)" out.txt || fail "wrong localisation"
-MLTRAIN_TEST_PERTURB="13:embed.weight@2" expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2 runtime.trace_every=100
-grep -q "first divergence: step 13, tensor embed.weight (grad)" out.txt || { cat out.txt; fail "wrong localisation (embed)"; }
-unset MLTRAIN_TEST_PERTURB
+grep -q "first divergence: step 9, tensor fc2.weight (param)" out.txt || fail "wrong localisation"
+expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2 --perturb 13:embed.weight runtime.trace_every=100
+grep -q "first divergence: step 13, tensor embed.weight (param)" out.txt || { cat out.txt; fail "wrong localisation (embed)"; }
+# A control variable in verify's own environment does not reach its runs.
+MLTRAIN_CONTROL='{"perturb": {"step": 3, "tensor": "fc2.weight"}}' \
+  expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 2 training.epochs=1
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml --repeats 1 --perturb 9:fc2.weight
+grep -q "needs --repeats 2" err.txt || fail "perturb without a repeat to compare"
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml --perturb fc2.weight
+grep -q "expected STEP:TENSOR" err.txt || fail "bad --perturb"
+
+# verify -- COMMAND: any program that writes its run into {run_dir}; here the
+# built-in trainer itself, started as a plain command.
+expect_rc 0 "$ML_TRAIN" verify --repeats 2 --interrupt-at 5 --output-dir "$WORK/cmdruns" -- \
+  "$ML_TRAIN" train -c small.yaml --run-dir "{run_dir}" runtime.progress=false
+cat out.txt
+grep -q "all 3 runs identical" out.txt || fail "verify -- COMMAND"
+grep -q "SIGKILL at step 5, resumed from 4 .* identical" out.txt || fail "verify -- COMMAND interrupt"
+ls -d "$WORK"/cmdruns/verify/cmd-*/1/r2 >/dev/null || fail "command attempts not under --output-dir"
+expect_rc 1 "$ML_TRAIN" verify --repeats 2 --perturb 6:fc1.bias --output-dir "$WORK/cmdruns" -- \
+  "$ML_TRAIN" train -c small.yaml --run-dir "{run_dir}" runtime.progress=false
+grep -q "first divergence: step 6, tensor fc1.bias (param)" out.txt || { cat out.txt; fail "command localisation"; }
+expect_rc 2 "$ML_TRAIN" verify -- "$ML_TRAIN" train -c small.yaml
+grep -q "no argument holds {run_dir}" err.txt || fail "command without {run_dir}"
+expect_rc 2 "$ML_TRAIN" verify -- ./no-such-program {run_dir}
+grep -q "not found or not executable" err.txt || fail "missing program"
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml -- "$ML_TRAIN" train --run-dir {run_dir}
+grep -q "give the command its own arguments" err.txt || fail "config flags with a command"
+expect_rc 1 "$ML_TRAIN" verify --repeats 1 --output-dir "$WORK/cmdruns" -- sh -c 'mkdir -p "$1"; echo {} > "$1/config.json"' sh {run_dir}
+grep -q "did not complete its run" err.txt || { cat err.txt; fail "a program that does not finish"; }
 
 # Only runtime keys may be varied; --interrupt-at past the end is an error.
 expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary training.lr=0.1,0.2
 grep -q "only runtime.\* keys can be varied" err.txt || fail "non-runtime vary accepted"
 expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary runtime.num_workers=
 grep -q "no values" err.txt || fail "empty --vary accepted"
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary runtime.num_workers=1,
+grep -q "empty value" err.txt || fail "trailing comma in --vary accepted"
+n_verify=$(ls "$WORK/runs/verify" | wc -l)
+expect_rc 2 "$ML_TRAIN" verify -c small.yaml --vary runtime.threads=0,x training.lr=0.031
+[ "$(ls "$WORK/runs/verify" | wc -l)" -eq "$n_verify" ] || fail "a rejected verify left a directory"
 expect_rc 2 "$ML_TRAIN" verify -c small.yaml --repeats 1 --interrupt-at 100000
 grep -q "finished before that step" err.txt || fail "interrupt past the end"
 echo "verify e2e ok"

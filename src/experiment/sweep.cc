@@ -1,16 +1,18 @@
-#include "mltrain/sweep.h"
-
+// sweep: seeds x hyperparameters, each combination its own run, aggregated
+// as mean +- std over seeds.
 #include <cmath>
 #include <iomanip>
 #include <map>
 #include <ostream>
-#include <sstream>
 
+#include "core/format.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/json_io.h"
+#include "experiment/process.h"
 #include "mltrain/error.h"
-#include "mltrain/fs.h"
-#include "mltrain/hash.h"
-#include "train/process.h"
-#include "train/run_dir.h"
+#include "mltrain/experiment.h"
+#include "run/layout.h"
 
 namespace mltrain {
 namespace {
@@ -25,24 +27,14 @@ struct Axis {
 std::vector<Axis> parse_grid(const Config& cfg, const std::vector<std::string>& grid) {
   std::vector<Axis> axes;
   for (const auto& g : grid) {
-    auto eq = g.find('=');
-    if (eq == std::string::npos || eq == 0) fail_usage("--grid '" + g + "': expected KEY=V1,V2,...");
-    Axis a{g.substr(0, eq), {}};
-    if (a.key.rfind("runtime.", 0) == 0) {
+    const KeyValues kv = parse_key_values(g, "--grid", cfg);
+    if (kv.key.rfind("runtime.", 0) == 0) {
       fail_usage("--grid '" + g + "': runtime.* keys do not change results; use verify --vary");
     }
     for (const auto& ax : axes) {
-      if (ax.key == a.key) fail_usage("--grid '" + g + "': key given twice");
+      if (ax.key == kv.key) fail_usage("--grid '" + g + "': key given twice");
     }
-    std::stringstream ss(g.substr(eq + 1));
-    std::string v;
-    while (std::getline(ss, v, ',')) {
-      Config check = cfg;
-      apply_override(&check, a.key + "=" + v);  // validates key and value now
-      a.values.push_back(v);
-    }
-    if (a.values.empty()) fail_usage("--grid '" + g + "': no values");
-    axes.push_back(a);
+    axes.push_back({kv.key, kv.values});
   }
   if (axes.empty()) fail_usage("sweep: give at least one --grid KEY=V1,V2,...");
   return axes;
@@ -83,6 +75,35 @@ std::string pm(const json& s) {
 
 }  // namespace
 
+json sweep_groups(const json& runs) {
+  std::map<std::string, std::vector<std::size_t>> groups;  // non-seed overrides -> runs
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    std::string group;
+    for (const auto& o : runs[i].value("overrides", json::array())) {
+      const std::string ov = o.get<std::string>();
+      if (ov.rfind("seed=", 0) != 0) group += (group.empty() ? "" : " ") + ov;
+    }
+    groups[group].push_back(i);
+  }
+  json out = json::array();
+  for (const auto& g : groups) {
+    json entry = {{"group", g.first.empty() ? "(all)" : g.first}, {"runs", json::array()}};
+    std::map<std::string, std::vector<double>> values;
+    for (std::size_t i : g.second) {
+      const json& r = runs[i];
+      entry["runs"].push_back(r.value("run_id", ""));
+      if (r.value("status", "") != "completed") continue;
+      for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) {
+        if (r.contains(k) && r[k].is_number()) values[k].push_back(r[k].get<double>());
+      }
+    }
+    entry["n"] = static_cast<std::int64_t>(values["val_acc"].size());
+    for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) entry[k] = stats(values[k]);
+    out.push_back(entry);
+  }
+  return out;
+}
+
 SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   const std::vector<Axis> axes = parse_grid(cfg, opt.grid);
   const auto combos = combinations(axes);
@@ -90,10 +111,8 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   for (const auto& a : axes) spec["grid"].push_back({{"key", a.key}, {"values", a.values}});
   const std::string sweep_id = sha1_hex(spec.dump()).substr(0, 8);
   SweepResult res;
-  res.dir = join_path(join_path(cfg.runtime.output_dir, "sweeps"), sweep_id);
-  make_dirs(res.dir);
-  const std::string cfg_file = join_path(res.dir, "config.full.json");
-  write_json_atomic(cfg_file, cfg.to_json());
+  res.dir = join_path(join_path(cfg.runtime.output_dir, layout::kSweepsDir), sweep_id);
+  const std::string cfg_file = join_path(res.dir, layout::kFullConfig);
 
   std::vector<ChildSpec> specs;
   std::vector<std::string> run_ids;
@@ -114,6 +133,9 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
     argv.insert(argv.end(), combos[i].begin(), combos[i].end());
     specs.push_back({argv, {}, join_path(res.dir, std::to_string(i + 1) + ".log")});
   }
+  // The grid is valid: from here on the sweep directory is written.
+  make_dirs(res.dir);
+  write_json_atomic(cfg_file, cfg.to_json());
   if (opt.out) {
     *opt.out << "sweep " << sweep_id << ": " << combos.size() << " runs (" << opt.jobs
              << " at a time) in " << res.dir << "\n"
@@ -123,10 +145,9 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
 
   res.runs = json::array();
   res.all_completed = true;
-  std::map<std::string, std::vector<std::size_t>> groups;  // non-seed overrides -> runs
   for (std::size_t i = 0; i < combos.size(); ++i) {
     const std::string dir = join_path(cfg.runtime.output_dir, run_ids[i]);
-    const std::string summary_path = join_path(dir, "summary.json");
+    const std::string summary_path = join_path(dir, layout::kSummary);
     json row = {{"overrides", combos[i]}, {"run_id", run_ids[i]}, {"dir", dir},
                 {"exit_code", results[i].exit_code}, {"log", specs[i].log_path}};
     if (results[i].exit_code == 0 && path_exists(summary_path)) {
@@ -141,31 +162,11 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       row["status"] = "failed";
       res.all_completed = false;
     }
-    std::string group;
-    for (const auto& o : combos[i]) {
-      if (o.rfind("seed=", 0) != 0) group += (group.empty() ? "" : " ") + o;
-    }
-    groups[group].push_back(i);
     res.runs.push_back(row);
   }
 
-  res.groups = json::array();
-  for (const auto& g : groups) {
-    json entry = {{"group", g.first.empty() ? "(all)" : g.first}, {"runs", json::array()}};
-    std::map<std::string, std::vector<double>> values;
-    for (std::size_t i : g.second) {
-      const json& r = res.runs[i];
-      entry["runs"].push_back(r["run_id"]);
-      if (r["status"] != "completed") continue;
-      for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) {
-        if (r[k].is_number()) values[k].push_back(r[k].get<double>());
-      }
-    }
-    entry["n"] = static_cast<std::int64_t>(values["val_acc"].size());
-    for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) entry[k] = stats(values[k]);
-    res.groups.push_back(entry);
-  }
-  write_json_atomic(join_path(res.dir, "sweep.json"),
+  res.groups = sweep_groups(res.runs);
+  write_json_atomic(join_path(res.dir, layout::kSweepFile),
                     {{"sweep_id", sweep_id}, {"spec", spec}, {"runs", res.runs}, {"groups", res.groups}});
 
   if (opt.out) {

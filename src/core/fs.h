@@ -1,9 +1,9 @@
-// Small file-system helpers. Every file ml-train writes whole is written
+// Internal: small file-system helpers. Every file ml-train writes whole is written
 // atomically: to a temporary file in the same directory, fsync'ed, then
 // renamed over the target, so a crash (even SIGKILL) leaves either the old
 // file or the new one, never a half-written one.
-#ifndef MLTRAIN_FS_H_
-#define MLTRAIN_FS_H_
+#ifndef MLTRAIN_SRC_CORE_FS_H_
+#define MLTRAIN_SRC_CORE_FS_H_
 
 #include <cstdint>
 #include <string>
@@ -17,6 +17,14 @@ bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
 // mkdir -p. Throws Error naming the path on failure.
 void make_dirs(const std::string& path);
+// mkdir of one directory: true if this call created it, false if it already
+// existed (atomic, so concurrent processes never both get true). Throws Error
+// naming the path on any other failure.
+bool make_dir_exclusive(const std::string& path);
+// parent/1, parent/2, ...: creates parent if needed, then the first numbered
+// directory that does not exist yet, and returns it. Two processes never get
+// the same one.
+std::string claim_numbered_dir(const std::string& parent);
 std::string join_path(const std::string& a, const std::string& b);
 std::uint64_t file_size_or_zero(const std::string& path);
 // Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
@@ -54,6 +62,8 @@ class FileLock {
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&& other) noexcept;
   // Returns false if another process holds the lock.
   bool try_lock(const std::string& path);
 
@@ -63,4 +73,4 @@ class FileLock {
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_FS_H_
+#endif  // MLTRAIN_SRC_CORE_FS_H_

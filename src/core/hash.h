@@ -1,7 +1,7 @@
-// SHA-1 / SHA-256 (OpenSSL) helpers used for run ids, data fingerprints and
+// Internal: SHA-1 / SHA-256 (OpenSSL) helpers used for run ids, data fingerprints and
 // model state hashes.
-#ifndef MLTRAIN_HASH_H_
-#define MLTRAIN_HASH_H_
+#ifndef MLTRAIN_SRC_CORE_HASH_H_
+#define MLTRAIN_SRC_CORE_HASH_H_
 
 #include <cstddef>
 #include <memory>
@@ -35,4 +35,4 @@ class Sha256 {
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_HASH_H_
+#endif  // MLTRAIN_SRC_CORE_HASH_H_

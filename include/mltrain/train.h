@@ -1,4 +1,5 @@
-// The trainer: one call trains a Config into a complete run directory.
+// The built-in trainer: one call trains a Config into a complete run
+// directory. It is written on the Run API (run.h) like any user loop:
 //
 //   <output_dir>/<run_id>/ config.json run.json env.json data.json vocab.txt
 //                          metrics.jsonl trace.jsonl summary.json model.pt
@@ -6,11 +7,11 @@
 //
 // A completed run is not trained again (train() reports it); with
 // TrainOptions::rerun it trains again into reruns/<n>/ and says whether the
-// state hash matches. A run left `running` or `failed` (killed, crashed) is
-// resumed from checkpoints/last.pt and ends bit-identical to an
-// uninterrupted run when deterministic (G4).
-#ifndef MLTRAIN_TRAINER_H_
-#define MLTRAIN_TRAINER_H_
+// state hash matches. A run left `running`, `failed` or `interrupted`
+// (killed, crashed) is resumed from its last checkpoint and ends
+// bit-identical to an uninterrupted run when deterministic (G4).
+#ifndef MLTRAIN_TRAIN_H_
+#define MLTRAIN_TRAIN_H_
 
 #include <cstdint>
 #include <iosfwd>
@@ -29,13 +30,6 @@ struct TrainOptions {
   std::string run_dir;                    // "" = <output_dir>/<run_id>
   std::ostream* out = nullptr;            // results (stdout); nullptr = silent
   std::ostream* log = nullptr;            // progress (stderr); nullptr = silent
-
-  // Diagnostics for divergence localisation (`verify`): write per-tensor
-  // hashes (parameters, gradients, optimizer state) for steps
-  // [dump_from, dump_to] to dump_path as JSON lines, then stop after dump_to.
-  std::int64_t dump_from = 0;
-  std::int64_t dump_to = 0;
-  std::string dump_path;
 };
 
 struct RunResult {
@@ -62,4 +56,4 @@ double learning_rate_at(const TrainingConfig& t, std::int64_t step, std::int64_t
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_TRAINER_H_
+#endif  // MLTRAIN_TRAIN_H_

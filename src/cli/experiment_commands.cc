@@ -1,23 +1,37 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "mltrain/compare.h"
-#include "mltrain/fs.h"
-#include "mltrain/report.h"
-#include "mltrain/sweep.h"
+#include "core/fs.h"
+#include "mltrain/error.h"
+#include "mltrain/experiment.h"
+#include "run/layout.h"
 
 namespace mltrain {
 namespace cli {
 
 int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
-  Config cfg = resolve_config(a.sources);
   VerifyOptions o;
   o.self_exe = self_exe;
   o.repeats = a.repeats;
   o.vary = a.vary;
   o.interrupt_at = a.interrupt_at;
+  o.perturb = a.perturb;
+  o.output_dir = a.output_dir;
   o.out = a.json ? nullptr : &std::cout;
-  VerifyResult r = verify(cfg, o);
+  VerifyResult r;
+  if (a.has_command) {
+    const ConfigSources& s = a.sources;
+    if (!s.file.empty() || s.seed || s.deterministic || !s.overrides.empty()) {
+      fail_usage("verify -- COMMAND: -c, --seed, --deterministic and KEY=VALUE configure "
+                 "ml-train's own trainer; give the command its own arguments after --");
+    }
+    r = verify_command(a.command, o);
+  } else {
+    if (!a.output_dir.empty()) {
+      fail_usage("--output-dir: only with -- COMMAND (set runtime.output_dir for a config)");
+    }
+    r = verify(resolve_config(a.sources), o);
+  }
   if (a.json) {
     std::cout << nlohmann::json{{"identical", r.identical}, {"dir", r.dir}, {"runs", r.runs},
                                 {"divergence", r.divergence}}
@@ -52,7 +66,7 @@ int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
 
 int cmd_report(const std::string& dir, const std::string& output) {
   std::string html = render_report(dir);
-  std::string path = output.empty() ? join_path(dir, "report.html") : output;
+  std::string path = output.empty() ? join_path(dir, layout::kReport) : output;
   write_file_atomic(path, html);
   std::cout << path << "\n";
   return 0;

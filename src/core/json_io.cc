@@ -1,11 +1,7 @@
-#include "train/run_dir.h"
+#include "core/json_io.h"
 
-#include <ctime>
-#include <iomanip>
-#include <sstream>
-
+#include "core/fs.h"
 #include "mltrain/error.h"
-#include "mltrain/fs.h"
 
 namespace mltrain {
 
@@ -44,23 +40,6 @@ std::vector<nlohmann::json> read_jsonl_file(const std::string& path) {
     pos = nl + 1;
   }
   return out;
-}
-
-std::string fixed_decimals(double v, int digits) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-std::string fixed_or_dash(const nlohmann::json& v, int digits) {
-  return v.is_number() ? fixed_decimals(v.get<double>(), digits) : "-";
-}
-
-std::string now_iso8601() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 }  // namespace mltrain

@@ -1,7 +1,8 @@
-#include "train/process.h"
+#include "experiment/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <map>
 
 #include "mltrain/error.h"
+#include "run/control.h"
 
 extern char** environ;
 
@@ -18,54 +20,69 @@ namespace mltrain {
 
 namespace {
 
+std::string env_name(const std::string& kv) { return kv.substr(0, kv.find('=')); }
+
 // Forks and execs one child with stdout+stderr appended to its log.
 pid_t spawn(const ChildSpec& spec) {
+  if (spec.argv.empty()) fail_usage("cannot run an empty command");
   // Everything the child needs is prepared before fork(): after it, only
   // async-signal-safe calls.
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
-    std::string kv = *e;
-    bool replaced = false;
+    const std::string kv = *e;
+    const std::string name = env_name(kv);
+    bool replaced = name == kControlVariable;
     for (const auto& mine : spec.env) {
-      const std::size_t eq = mine.find('=');
-      if (eq != std::string::npos && kv.compare(0, eq + 1, mine, 0, eq + 1) == 0) replaced = true;
+      replaced = replaced || (mine.find('=') != std::string::npos && env_name(mine) == name);
     }
     if (!replaced) env_strings.push_back(kv);
   }
-  env_strings.insert(env_strings.end(), spec.env.begin(), spec.env.end());
+  for (const auto& mine : spec.env) {
+    if (mine.find('=') != std::string::npos) env_strings.push_back(mine);
+  }
   std::vector<char*> envp, args;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> argv_copy = spec.argv;
   for (auto& s : argv_copy) args.push_back(s.data());
   args.push_back(nullptr);
+  const std::string exec_error = "ml-train: cannot execute " + spec.argv[0] + "\n";
 
   int log = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) fail_usage(spec.log_path + ": cannot open log: " + std::strerror(errno));
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log);
     fail_run(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
-    ::execve(args[0], args.data(), envp.data());
+    ::execvpe(args[0], args.data(), envp.data());
+    ssize_t ignored = ::write(STDERR_FILENO, exec_error.data(), exec_error.size());
+    (void)ignored;
     ::_exit(127);
   }
   ::close(log);
   return pid;
 }
 
+void record_status(int status, ChildResult* r) {
+  if (WIFEXITED(status)) r->exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r->signal = WTERMSIG(status);
+}
+
 }  // namespace
 
-ChildResult run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                      const std::string& log_path, bool kill_when_stopped) {
-  pid_t pid = spawn({argv, env, log_path});
+ChildResult run_child(const ChildSpec& spec, bool kill_when_stopped) {
+  const pid_t pid = spawn(spec);
   ChildResult r;
   while (true) {
     int status = 0;
-    pid_t w = ::waitpid(pid, &status, kill_when_stopped ? WUNTRACED : 0);
+    const pid_t w = ::waitpid(pid, &status, kill_when_stopped ? WUNTRACED : 0);
     if (w < 0) {
       if (errno == EINTR) continue;
       fail_run(std::string("waitpid failed: ") + std::strerror(errno));
@@ -75,12 +92,8 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::vector<st
       r.killed = true;
       continue;
     }
-    if (WIFEXITED(status)) {
-      r.exit_code = WEXITSTATUS(status);
-      return r;
-    }
-    if (WIFSIGNALED(status)) {
-      r.signal = WTERMSIG(status);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      record_status(status, &r);
       return r;
     }
   }
@@ -103,16 +116,14 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int j
       ++next;
     }
     int status = 0;
-    pid_t w = ::waitpid(-1, &status, 0);
+    const pid_t w = ::waitpid(-1, &status, 0);
     if (w < 0) {
       if (errno == EINTR) continue;
       fail_run(std::string("waitpid failed: ") + std::strerror(errno));
     }
     auto it = running.find(w);
     if (it == running.end()) continue;
-    ChildResult& r = results[it->second];
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    record_status(status, &results[it->second]);
     running.erase(it);
   }
   return results;

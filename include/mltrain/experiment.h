@@ -1,0 +1,164 @@
+// Experiment tools: the guarantees as commands. verify, reproduce, diff,
+// sweep, runs and report read run directories (records.h) and run training
+// as separate processes; they never touch a tensor and do not depend on
+// LibTorch. Whatever trained a run directory, the built-in trainer or a
+// program of yours on the Run API (run.h), these tools read it the same way.
+#ifndef MLTRAIN_EXPERIMENT_H_
+#define MLTRAIN_EXPERIMENT_H_
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mltrain/config.h"
+#include "mltrain/records.h"
+
+namespace mltrain {
+
+// ---------------------------------------------------------------- diff ----
+
+// First step at which two traces differ (loss bits, lr, state hash, or one
+// trace ending early). step = -1 when identical. last_equal_state is the last
+// step before it whose recorded state hash matched (0 if none). State hashes
+// are compared where both traces recorded one (trace_every is a runtime
+// setting).
+struct TraceDivergence {
+  std::int64_t step = -1;
+  std::string field;
+  std::string a, b;
+  std::int64_t last_equal_state = 0;
+};
+TraceDivergence first_trace_divergence(const std::vector<nlohmann::json>& a,
+                                       const std::vector<nlohmann::json>& b);
+
+// Leaves that differ between two JSON objects, as
+// [{"key": "training.lr", "a": ..., "b": ...}, ...] in key order.
+nlohmann::json json_diff(const nlohmann::json& a, const nlohmann::json& b);
+
+// What differs between two completed runs' results ("metrics", "trace",
+// "state hash", comma-separated), "" when identical. Wall-clock fields
+// (*seconds) are not compared.
+std::string compare_results(const RunRecord& reference, const RunRecord& run);
+
+// Config, runtime, environment, data, metrics, trace and hash differences.
+nlohmann::json diff_runs(const RunRecord& a, const RunRecord& b);
+// Human-readable rendering of diff_runs().
+std::string format_diff(const nlohmann::json& diff);
+
+// -------------------------------------------------------------- verify ----
+
+struct VerifyOptions {
+  std::string self_exe;           // the ml-train executable (built-in trainer)
+  int repeats = 3;                // identical runs
+  std::vector<std::string> vary;  // "runtime.KEY=V1,V2,..." (built-in trainer only)
+  std::int64_t interrupt_at = 0;  // SIGKILL one run at this step, then resume it
+  std::string perturb;            // self-test: "STEP:TENSOR" perturbs the last repeat
+  std::string output_dir;         // for commands: where verify/ goes ("" = "runs")
+  std::ostream* out = nullptr;
+};
+
+struct VerifyResult {
+  bool identical = false;
+  std::string dir;         // where the attempts were written
+  nlohmann::json runs;     // [{run, variation, dir, state_hash, verdict}]
+  std::string divergence;  // "first divergence: step S, tensor T (grad)" or ""
+};
+
+// Trains cfg with the built-in trainer several times as separate processes
+// (under <output_dir>/verify/<run_id>/<n>/), plus one run per --vary value
+// and one SIGKILLed at interrupt_at and resumed, and compares every run's
+// metrics (wall times aside), step trace and state hash with the first. On a
+// difference it re-runs the reference and the first differing run up to the
+// first diverging step with per-tensor dumps (inputs, gradients, optimizer
+// state, parameters) and names the first diverging tensor. Throws Error
+// (exit 2) for bad options before anything is written.
+VerifyResult verify(const Config& cfg, const VerifyOptions& options);
+
+// The same for any program that uses the Run API: `command` is run once per
+// attempt with every "{run_dir}" in its arguments replaced by the attempt's
+// run directory (under <output_dir>/verify/cmd-<hash>/<n>/). The program is
+// steered through MLTRAIN_CONTROL (docs/control.md). Throws Error (exit 2)
+// when no argument holds {run_dir}.
+VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& options);
+
+// ----------------------------------------------------------- reproduce ----
+
+struct ReproduceOptions {
+  std::string self_exe;
+  bool allow_data_change = false;
+  std::ostream* out = nullptr;
+};
+
+struct ReproduceResult {
+  bool match = false;
+  std::string dir;              // the new run
+  nlohmann::json env_diff;      // environment fields that differ from env.json
+  nlohmann::json data_changes;  // data files whose fingerprint differs
+  nlohmann::json diff;          // diff_runs(original, new)
+};
+
+// Re-runs a run of the built-in trainer from its config.json and recorded
+// runtime into RUN_DIR/reproduce/<n>/ and compares it with what the run
+// recorded, environment included. Throws Error(kFailure) when a data file
+// changed and !allow_data_change; Error(kUsage) when the run is not complete,
+// its config.json is not its identity, or another program trained it.
+ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& options);
+
+// --------------------------------------------------------------- sweep ----
+
+struct SweepOptions {
+  std::string self_exe;           // path of the ml-train executable
+  std::vector<std::string> grid;  // "KEY=V1,V2,..." (not runtime.*)
+  int jobs = 1;                   // runs trained at the same time
+  std::ostream* out = nullptr;
+};
+
+struct SweepResult {
+  std::string dir;        // <output_dir>/sweeps/<sweep_id>
+  nlohmann::json runs;    // [{overrides, run_id, dir, status, val_acc, ...}]
+  nlohmann::json groups;  // one per combination of non-seed keys: n, mean, std
+  bool all_completed = false;
+};
+
+// Trains every combination of the grid over cfg (each an ordinary run in
+// <output_dir>/<run_id>/, so completed runs are reused and interrupted ones
+// resume), then groups the runs by every grid key except `seed` and reports
+// n, mean and sample standard deviation of val/test accuracy and F1.
+// Writes sweep.json into the sweep directory. Throws Error for a bad grid.
+SweepResult sweep(const Config& cfg, const SweepOptions& options);
+
+// The aggregation of sweep(): `runs` rows hold "overrides" (["key=value"]),
+// "run_id", "status" and the metrics of completed runs; the result has one
+// group per combination of non-seed overrides, in key order, with
+// {group, runs, n, val_acc, val_f1, test_acc, test_f1} where each metric is
+// {mean, std} (sample std; 0 for one run) or null when no run completed.
+nlohmann::json sweep_groups(const nlohmann::json& runs);
+
+// ---------------------------------------------------------------- runs ----
+
+// The runs under output_dir (directories holding a config.json), filtered by
+// `where` ("dotted.key=VALUE" on the identity: numbers compare as numbers)
+// and sorted by `sort_by` (a summary metric: val_acc, val_f1, val_loss,
+// test_acc, test_f1, steps; best first) or by run id. Each row: run_id, dir,
+// status, arch, seed, deterministic, val_acc, val_f1, val_loss, test_acc,
+// test_f1, steps, state_hash.
+nlohmann::json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
+                         const std::string& sort_by);
+std::string format_runs(const nlohmann::json& rows);
+
+// -------------------------------------------------------------- report ----
+
+// HTML (no external resources) for a run directory (has config.json) or a
+// sweep directory (has sweep.json). Every string from the records is
+// escaped. Throws Error if `dir` is neither.
+std::string render_report(const std::string& dir);
+
+// `s` with & < > " ' escaped for HTML text and attribute values.
+std::string html_escape(const std::string& s);
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_EXPERIMENT_H_

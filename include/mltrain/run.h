@@ -1,0 +1,175 @@
+// The Run API: the one way a training loop, the built-in trainer's or yours,
+// gets ml-train's guarantees. Five calls inside your own LibTorch loop:
+//
+//   mltrain::Run run = mltrain::Run::open(identity, options);  // run dir, lock, env, seeding
+//   if (run.completed()) return;              // finished earlier: its summary is run.summary()
+//   MyModel model; torch::optim::Adam opt(...);  // built after open(): open() seeds
+//   mltrain::RunPosition pos = run.resume(*model, opt);  // from the last checkpoint, if any
+//   for (std::int64_t e = pos.epoch; e < epochs; ++e) {
+//     loader.start_epoch(e, e == pos.epoch ? pos.batch : 0);
+//     while (loader.next(&batch)) {
+//       ... forward, loss, backward, optimizer step ...
+//       run.record_step(loss.item<float>(), lr);    // trace line, due checkpoints
+//     }
+//     run.record_epoch({{"val_acc", acc}});         // metrics.jsonl, end-of-epoch checkpoint
+//   }
+//   run.finish({{"val_acc", acc}});                 // model.pt, summary.json with the state hash
+//
+// What that gives, for any model and loop:
+// - Identity: `identity` (a JSON object holding at least "seed") is written
+//   as config.json in canonical form; run_id = sha1(config.json)[:8]; the run
+//   lives in <output_dir>/<run_id>/ (or options.dir).
+// - Records: run.json (status running|completed|failed|interrupted, one entry
+//   per attempt with its command line), env.json, data.json, metrics.jsonl,
+//   trace.jsonl (per step: loss as exact float32 bits, lr, and the model's
+//   state hash every trace_every steps), summary.json, model.pt. Every whole
+//   file is written atomically; the JSONL files are append-only.
+// - Seeding: open() calls seed_everything(seed, deterministic) from the
+//   identity, after recording the environment and before your model exists.
+// - Resume: a run that was killed (even kill -9) and is started again with
+//   the same identity continues from its last checkpoint: model, optimizer,
+//   LibTorch's CPU generator, generators you track, state() and the position
+//   are restored, the trace and metrics are cut back to that point, and the
+//   run ends bit-identical to an uninterrupted one when the loop itself is
+//   deterministic.
+// - A completed run is never trained or rewritten again: open() reports it
+//   (completed()), or with options.rerun trains it again into reruns/<n>/.
+// - One process per run: open() takes an exclusive lock on the directory.
+// - Experiment tools: `ml-train verify -- YOUR_PROGRAM {run_dir}`, `diff`,
+//   `report` and `runs` work on these directories. verify steers a program
+//   through the control contract of docs/control.md (stop at a step, dump
+//   tensor hashes); nothing in your code has to handle it.
+//
+// Errors (bad identity, a directory holding another config, a locked run, a
+// corrupt checkpoint) are thrown as mltrain::Error with exit code 2; a NaN or
+// infinite loss makes record_step() throw Error with exit code 1 after
+// marking the run failed.
+//
+// Not thread-safe: one Run, used from the thread that runs the loop.
+#ifndef MLTRAIN_RUN_H_
+#define MLTRAIN_RUN_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace at {
+class Tensor;
+struct Generator;
+}  // namespace at
+namespace torch {
+namespace nn {
+class Module;
+}  // namespace nn
+namespace optim {
+class Optimizer;
+}  // namespace optim
+}  // namespace torch
+
+namespace mltrain {
+
+struct RunOptions {
+  std::string output_dir = "runs";  // the run goes to <output_dir>/<run_id>/ ...
+  std::string dir;                  // ... or exactly here, when not empty
+  bool rerun = false;  // a completed run: train again into <dir>/reruns/<n>/
+  std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = at record_epoch only
+  std::int64_t trace_every = 50;      // state hash in the trace every N steps
+  std::vector<std::string> command_line;          // recorded per attempt in run.json
+  nlohmann::json runtime = nlohmann::json::object();  // execution settings, run.json "runtime"
+  nlohmann::json data = nullptr;  // data.json (fingerprints); checked against on resume
+  std::string trainer;            // who trains, recorded in run.json ("" = this program)
+  std::string divergence_hint;    // appended to the NaN-loss error message
+};
+
+// Where the loop (re)starts: `epoch` (0-based) and `batch` (steps already
+// taken in that epoch), after `step` steps in all.
+struct RunPosition {
+  std::int64_t epoch = 0;
+  std::int64_t batch = 0;
+  std::int64_t step = 0;
+  std::int64_t resumed_from_step = -1;  // -1: started from scratch
+  bool resumed() const { return resumed_from_step >= 0; }
+};
+
+class Run {
+ public:
+  // Opens (creating if needed) the run directory of `identity`, locks it,
+  // records the environment, seeds every generator and starts an attempt.
+  // See the file comment for what it checks. The returned Run has written
+  // config.json, env.json, data.json (when options.data is set) and run.json.
+  static Run open(const nlohmann::json& identity, const RunOptions& options);
+
+  Run(Run&&) noexcept;
+  Run& operator=(Run&&) noexcept;
+  // A Run destroyed before finish() leaves the attempt marked "failed" when
+  // an exception is propagating and "interrupted" otherwise (a rerun of the
+  // program resumes it). A run directory this attempt created and that has
+  // not recorded a step yet is removed when it fails.
+  ~Run();
+
+  const std::string& id() const;   // run_id
+  const std::string& dir() const;  // the run directory
+  std::uint64_t seed() const;
+  bool deterministic() const;
+
+  // True when the run had completed before open(): nothing else may be
+  // recorded; summary() holds what it recorded.
+  bool completed() const;
+  const nlohmann::json& summary() const;
+  // For options.rerun of a completed run: the original run's summary (this
+  // Run trains into its reruns/<n>/); null otherwise.
+  const nlohmann::json& rerun_of() const;
+
+  // Writes an artefact of the run (e.g. "vocab.txt") atomically into the
+  // run directory. `name` is a plain file name.
+  void write_file(const std::string& name, const std::string& bytes);
+  // Adds `key: value` to run.json (e.g. where the initial weights came from).
+  void annotate(const std::string& key, const nlohmann::json& value);
+
+  // A generator of your own (e.g. a torch::Generator your loop draws from)
+  // to save in every checkpoint and restore on resume. Call before resume().
+  void track_generator(const std::string& name, const at::Generator& generator);
+  // Values of your loop's own (counters, running sums) saved in every
+  // checkpoint and restored by resume(). Doubles round-trip exactly.
+  nlohmann::json& state();
+
+  // Attaches the model and optimizer whose state the checkpoints hold and,
+  // when the run has a checkpoint, restores it (see the file comment).
+  // Returns where the loop starts. Call once, before the first record_step.
+  RunPosition resume(torch::nn::Module& model, torch::optim::Optimizer& optimizer);
+  RunPosition position() const;
+
+  // Names an input of the coming step (e.g. the batch tensors), so that a
+  // divergence can be traced to the data. Costs nothing unless verify asked
+  // for tensor dumps.
+  void record_input(const std::string& name, const at::Tensor& tensor);
+  // Records one optimizer step, after optimizer.step(): a trace line with the
+  // loss's exact bits and `lr` (omitted when NaN), the state hash every
+  // trace_every steps, and a checkpoint every checkpoint_every steps. A
+  // non-finite loss marks the run failed and throws Error (exit code 1).
+  void record_step(float loss, double lr = std::numeric_limits<double>::quiet_NaN());
+  // Ends an epoch: appends `metrics` (plus epoch, step, and seconds unless
+  // given) to metrics.jsonl and checkpoints at the start of the next epoch.
+  void record_epoch(const nlohmann::json& metrics);
+  // Saves a checkpoint now.
+  void checkpoint();
+  // Completes the run: writes model.pt and summary.json (`final_metrics`
+  // plus run_id, state_hash, state_sha256, steps, epochs, train_seconds,
+  // wall_seconds, model_file) and marks it completed. Returns the summary.
+  nlohmann::json finish(const nlohmann::json& final_metrics);
+  // Marks the run failed with `message` and throws Error(message, exit 1).
+  [[noreturn]] void fail(const std::string& message);
+
+ private:
+  struct Impl;
+  explicit Run(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_RUN_H_

@@ -1,0 +1,22 @@
+// Internal: how numbers and times are shown in tables, logs and records.
+#ifndef MLTRAIN_SRC_CORE_FORMAT_H_
+#define MLTRAIN_SRC_CORE_FORMAT_H_
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace mltrain {
+
+// v with `digits` decimals (what every table and log line shows).
+std::string fixed_decimals(double v, int digits = 4);
+// The same for a JSON value; "-" when it is not a number.
+std::string fixed_or_dash(const nlohmann::json& v, int digits = 4);
+// A JSON value as text: strings unquoted, null as "-", numbers as fixed_decimals.
+std::string json_text(const nlohmann::json& v);
+// The current UTC time as 2026-01-31T12:00:00Z.
+std::string now_iso8601();
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_SRC_CORE_FORMAT_H_

@@ -1,0 +1,230 @@
+// diff: where two runs differ, from their records alone.
+#include <algorithm>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/format.h"
+#include "mltrain/experiment.h"
+
+namespace mltrain {
+namespace {
+
+using json = nlohmann::json;
+
+void flatten(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
+  if (j.is_object() && !j.empty()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+    }
+  } else {
+    (*out)[prefix] = j;
+  }
+}
+
+// Metrics without wall-clock fields (*seconds), which legitimately differ.
+std::vector<json> comparable_metrics(const std::vector<json>& m) {
+  std::vector<json> out;
+  for (const json& row : m) {
+    json kept = json::object();
+    if (row.is_object()) {
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        const std::string& k = it.key();
+        if (k.size() < 7 || k.compare(k.size() - 7, 7, "seconds") != 0) kept[k] = it.value();
+      }
+    }
+    out.push_back(kept);
+  }
+  return out;
+}
+
+std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+json field(const json& row, const char* key) {
+  return row.is_object() && row.contains(key) ? row[key] : json(nullptr);
+}
+
+// Data fingerprints by split.
+std::map<std::string, json> files_by_split(const json& data) {
+  std::map<std::string, json> m;
+  const json files = json_at(data, "files");
+  if (!files.is_array()) return m;
+  for (const auto& f : files) {
+    if (f.is_object()) m[str(field(f, "split"))] = f;
+  }
+  return m;
+}
+
+json file_brief(const json& f) {
+  if (f.is_null()) return nullptr;
+  return {{"path", field(f, "path")}, {"sha256", field(f, "sha256")}, {"rows", field(f, "rows")}};
+}
+
+}  // namespace
+
+TraceDivergence first_trace_divergence(const std::vector<json>& a, const std::vector<json>& b) {
+  TraceDivergence d;
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const char* f : {"step", "loss", "lr", "state"}) {
+      const json va = field(a[i], f);
+      const json vb = field(b[i], f);
+      // State hashes are recorded every runtime.trace_every steps, which is
+      // an execution setting: compare them where both traces have one.
+      if (std::string(f) == "state" && (va.is_null() || vb.is_null())) continue;
+      if (va != vb) {
+        const json step = field(a[i], "step");
+        d.step = step.is_number_integer() ? step.get<std::int64_t>()
+                                          : static_cast<std::int64_t>(i + 1);
+        d.field = f;
+        d.a = str(va);
+        d.b = str(vb);
+        return d;
+      }
+    }
+    if (!field(a[i], "state").is_null() && !field(b[i], "state").is_null()) {
+      d.last_equal_state = field(a[i], "step").is_number_integer()
+                               ? field(a[i], "step").get<std::int64_t>()
+                               : static_cast<std::int64_t>(i + 1);
+    }
+  }
+  if (a.size() != b.size()) {
+    d.step = static_cast<std::int64_t>(n + 1);
+    d.field = "length";
+    d.a = std::to_string(a.size()) + " steps";
+    d.b = std::to_string(b.size()) + " steps";
+  }
+  return d;
+}
+
+json json_diff(const json& a, const json& b) {
+  std::map<std::string, json> fa, fb;
+  flatten(a, "", &fa);
+  flatten(b, "", &fb);
+  std::set<std::string> keys;
+  for (const auto& kv : fa) keys.insert(kv.first);
+  for (const auto& kv : fb) keys.insert(kv.first);
+  json out = json::array();
+  for (const auto& k : keys) {
+    json va = fa.count(k) ? fa[k] : json(nullptr);
+    json vb = fb.count(k) ? fb[k] : json(nullptr);
+    if (va != vb) out.push_back({{"key", k}, {"a", va}, {"b", vb}});
+  }
+  return out;
+}
+
+std::string compare_results(const RunRecord& ref, const RunRecord& run) {
+  std::vector<std::string> what;
+  if (comparable_metrics(ref.metrics) != comparable_metrics(run.metrics)) what.push_back("metrics");
+  if (first_trace_divergence(ref.trace, run.trace).step >= 0) what.push_back("trace");
+  if (ref.state_sha256().empty() || ref.state_sha256() != run.state_sha256()) {
+    what.push_back("state hash");
+  }
+  std::string out;
+  for (const auto& w : what) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+json diff_runs(const RunRecord& a, const RunRecord& b) {
+  json d;
+  d["a"] = a.dir;
+  d["b"] = b.dir;
+  d["config"] = json_diff(a.config, b.config);
+  d["runtime"] = json_diff(json_at(a.run, "runtime"), json_at(b.run, "runtime"));
+  d["env"] = json_diff(a.env, b.env);
+  // Data: compare fingerprints by split, not by path.
+  json data = json::array();
+  auto fa = files_by_split(a.data), fb = files_by_split(b.data);
+  for (const auto& kv : fa) {
+    const json other = fb.count(kv.first) ? fb[kv.first] : json(nullptr);
+    if (other.is_null() || field(kv.second, "sha256") != field(other, "sha256")) {
+      data.push_back({{"split", kv.first}, {"a", file_brief(kv.second)}, {"b", file_brief(other)}});
+    }
+  }
+  for (const auto& kv : fb) {
+    if (!fa.count(kv.first)) {
+      data.push_back({{"split", kv.first}, {"a", nullptr}, {"b", file_brief(kv.second)}});
+    }
+  }
+  const json va = json_at(a.data, "vocab"), vb = json_at(b.data, "vocab");
+  if (va != vb) data.push_back({{"split", "vocab"}, {"a", va}, {"b", vb}});
+  d["data"] = data;
+
+  json metrics = json::array();
+  const std::size_t n = std::max(a.metrics.size(), b.metrics.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    json row = {{"epoch", static_cast<std::int64_t>(i + 1)}};
+    for (const char* k : {"train_loss", "val_loss", "val_acc", "val_f1"}) {
+      row[k] = {i < a.metrics.size() ? field(a.metrics[i], k) : json(nullptr),
+                i < b.metrics.size() ? field(b.metrics[i], k) : json(nullptr)};
+    }
+    metrics.push_back(row);
+  }
+  d["metrics"] = metrics;
+  d["metrics_identical"] = comparable_metrics(a.metrics) == comparable_metrics(b.metrics);
+
+  const TraceDivergence t = first_trace_divergence(a.trace, b.trace);
+  d["trace"] = t.step < 0 ? json(nullptr)
+                          : json{{"first_diverging_step", t.step},
+                                 {"field", t.field},
+                                 {"a", t.a},
+                                 {"b", t.b},
+                                 {"last_equal_state_step", t.last_equal_state}};
+  d["state_hash"] = {{"a", a.state_hash()}, {"b", b.state_hash()}};
+  d["state_hash_match"] = !a.state_sha256().empty() && a.state_sha256() == b.state_sha256();
+  d["identical"] = d["config"].empty() && d["data"].empty() && d["metrics_identical"].get<bool>() &&
+                   d["trace"].is_null() && d["state_hash_match"].get<bool>();
+  return d;
+}
+
+std::string format_diff(const json& d) {
+  std::ostringstream o;
+  auto section = [&](const char* title, const json& rows, const char* none) {
+    o << title << ":";
+    if (rows.empty()) {
+      o << " " << none << "\n";
+      return;
+    }
+    o << "\n";
+    for (const auto& r : rows) {
+      o << "  " << str(r["key"]) << ": " << str(r["a"]) << " -> " << str(r["b"]) << "\n";
+    }
+  };
+  o << "a: " << str(d["a"]) << "\nb: " << str(d["b"]) << "\n";
+  section("config", d["config"], "identical");
+  section("runtime (does not change results)", d["runtime"], "identical");
+  section("environment", d["env"], "identical");
+  o << "data:";
+  if (d["data"].empty()) {
+    o << " identical fingerprints\n";
+  } else {
+    o << "\n";
+    for (const auto& r : d["data"]) {
+      o << "  " << str(r["split"]) << ": " << (r["a"].is_null() ? "-" : r["a"].dump()) << " -> "
+        << (r["b"].is_null() ? "-" : r["b"].dump()) << "\n";
+    }
+  }
+  o << "metrics (a | b; * = not bit-identical):\n";
+  o << "  epoch  val_acc            val_loss             train_loss\n";
+  for (const auto& r : d["metrics"]) {
+    const bool same = r["val_acc"][0] == r["val_acc"][1] && r["val_loss"][0] == r["val_loss"][1] &&
+                      r["train_loss"][0] == r["train_loss"][1];
+    o << (same ? "  " : "* ") << std::setw(5) << r["epoch"].get<std::int64_t>() << "  "
+      << fixed_or_dash(r["val_acc"][0]) << " | " << fixed_or_dash(r["val_acc"][1]) << "    "
+      << fixed_or_dash(r["val_loss"][0]) << " | " << fixed_or_dash(r["val_loss"][1]) << "     "
+      << fixed_or_dash(r["train_loss"][0]) << " | " << fixed_or_dash(r["train_loss"][1]) << "\n";
+  }
+  if (d["trace"].is_null()) {
+    o << "trace: identical\n";
+  } else {
+    const json& t = d["trace"];
+    o << "trace: first diverging step " << t["first_diverging_step"].get<std::int64_t>() << " ("
+      << str(t["field"]) << ": " << str(t["a"]) << " vs " << str(t["b"]) << ")\n";
+  }
+  o << "state hash: " << str(d["state_hash"]["a"]) << " vs " << str(d["state_hash"]["b"])
+    << " -> " << (d["state_hash_match"].get<bool>() ? "match" : "DIFFER") << "\n";
+  return o.str();
+}
+
+}  // namespace mltrain

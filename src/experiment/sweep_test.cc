@@ -1,0 +1,83 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/fs.h"
+#include "fixtures.h"
+#include "mltrain/error.h"
+#include "mltrain/experiment.h"
+
+namespace mltrain {
+namespace {
+
+using json = nlohmann::json;
+
+json row(const std::vector<std::string>& overrides, const std::string& status, double acc) {
+  return {{"overrides", overrides}, {"run_id", overrides.back()}, {"status", status},
+          {"val_acc", acc},         {"val_f1", acc - 0.1},        {"test_acc", nullptr}};
+}
+
+TEST(SweepGroups, MeanAndSampleStdOverSeedsPerGroup) {
+  json runs = json::array({row({"seed=1", "training.lr=0.1"}, "completed", 0.80),
+                           row({"seed=2", "training.lr=0.1"}, "completed", 0.90),
+                           row({"seed=3", "training.lr=0.1"}, "completed", 0.70),
+                           row({"seed=1", "training.lr=0.2"}, "completed", 0.60),
+                           row({"seed=2", "training.lr=0.2"}, "failed", 0.0)});
+  json g = sweep_groups(runs);
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0]["group"], "training.lr=0.1");
+  EXPECT_EQ(g[0]["n"], 3);
+  EXPECT_NEAR(g[0]["val_acc"]["mean"].get<double>(), 0.8, 1e-12);
+  EXPECT_NEAR(g[0]["val_acc"]["std"].get<double>(), 0.1, 1e-12);  // sample std
+  EXPECT_NEAR(g[0]["val_f1"]["mean"].get<double>(), 0.7, 1e-12);
+  EXPECT_TRUE(g[0]["test_acc"].is_null());  // no test split
+  // The failed run is listed but not counted.
+  EXPECT_EQ(g[1]["group"], "training.lr=0.2");
+  EXPECT_EQ(g[1]["runs"].size(), 2u);
+  EXPECT_EQ(g[1]["n"], 1);
+  EXPECT_EQ(g[1]["val_acc"]["std"].get<double>(), 0.0);
+}
+
+TEST(SweepGroups, OnlySeedsMakeOneGroup) {
+  json runs = json::array({row({"seed=1"}, "completed", 0.5), row({"seed=2"}, "failed", 0)});
+  json g = sweep_groups(runs);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0]["group"], "(all)");
+  EXPECT_EQ(g[0]["n"], 1);
+  json none = sweep_groups(json::array({row({"seed=1"}, "failed", 0)}));
+  EXPECT_EQ(none[0]["n"], 0);
+  EXPECT_TRUE(none[0]["val_acc"].is_null());
+}
+
+std::string sweep_error(const std::vector<std::string>& grid, const std::string& out) {
+  Config cfg;
+  cfg.runtime.output_dir = out;
+  SweepOptions o;
+  o.self_exe = "/bin/false";
+  o.grid = grid;
+  try {
+    sweep(cfg, o);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Sweep, ABadGridIsRejectedBeforeAnythingIsWritten) {
+  const std::string out = fixtures::temp_dir() + "/runs";
+  EXPECT_NE(sweep_error({"training.lrr=0.1,0.2"}, out).find("did you mean 'training.lr'"),
+            std::string::npos);
+  EXPECT_NE(sweep_error({"seed=1,"}, out).find("empty value"), std::string::npos);
+  EXPECT_NE(sweep_error({"seed=1,,2"}, out).find("empty value"), std::string::npos);
+  EXPECT_NE(sweep_error({"training.lr=0.1,abc"}, out).find("training.lr"), std::string::npos);
+  EXPECT_NE(sweep_error({"runtime.threads=1,2"}, out).find("use verify --vary"), std::string::npos);
+  EXPECT_NE(sweep_error({"seed=1", "seed=2"}, out).find("key given twice"), std::string::npos);
+  EXPECT_NE(sweep_error({"training.lr=0.02,2e-2"}, out).find("are the same config"),
+            std::string::npos);
+  EXPECT_NE(sweep_error({}, out).find("at least one --grid"), std::string::npos);
+  EXPECT_FALSE(path_exists(out));
+}
+
+}  // namespace
+}  // namespace mltrain

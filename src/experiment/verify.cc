@@ -1,0 +1,331 @@
+// verify: train the same thing several times as separate processes and
+// require bit-identical records; on a difference, name the first diverging
+// step and tensor. The attempts are driven through the control contract
+// (run/control.h), so the same engine verifies the built-in trainer and any
+// program that uses the Run API.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iomanip>
+#include <map>
+#include <ostream>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/json_io.h"
+#include "experiment/process.h"
+#include "mltrain/error.h"
+#include "mltrain/experiment.h"
+#include "run/control.h"
+#include "run/layout.h"
+
+namespace mltrain {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kRunDirPlaceholder = "{run_dir}";
+
+// One attempt: a name, what distinguishes it, how to run it.
+struct Attempt {
+  std::string name, variation;
+  std::vector<std::string> argv;  // "{run_dir}" still in it
+  RunControl control;             // every invocation of this attempt
+  bool interrupt = false;         // first invocation stopped and SIGKILLed
+};
+
+std::vector<std::string> with_run_dir(const std::vector<std::string>& argv, const std::string& dir) {
+  std::vector<std::string> out;
+  for (std::string a : argv) {
+    for (std::size_t p = a.find(kRunDirPlaceholder); p != std::string::npos;
+         p = a.find(kRunDirPlaceholder, p + dir.size())) {
+      a.replace(p, std::string(kRunDirPlaceholder).size(), dir);
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> control_env(const RunControl& c) {
+  if (c.empty()) return {};
+  return {c.env_entry()};
+}
+
+
+// "STEP:TENSOR" of --perturb.
+void parse_perturb(const std::string& spec, int repeats, RunControl* c) {
+  const auto colon = spec.find(':');
+  char* end = nullptr;
+  const long long step = colon == std::string::npos ? 0 : std::strtoll(spec.c_str(), &end, 10);
+  if (colon == std::string::npos || end != spec.c_str() + colon || step < 1 ||
+      colon + 1 == spec.size()) {
+    fail_usage("--perturb '" + spec + "': expected STEP:TENSOR (e.g. 9:fc2.weight)");
+  }
+  if (repeats < 2) fail_usage("--perturb needs --repeats 2 or more (it perturbs the last repeat)");
+  c->perturb_step = step;
+  c->perturb_tensor = spec.substr(colon + 1);
+}
+
+// Re-runs two attempts up to step `to`, dumping per-tensor hashes from step
+// `from`, and names the first differing (step, tensor, phase).
+std::string localise(const std::string& dir, const Attempt& a, const Attempt& b, std::int64_t from,
+                     std::int64_t to) {
+  std::vector<std::vector<json>> dumps;
+  for (const Attempt* p : {&a, &b}) {
+    const std::string run_dir = join_path(dir, "dump_" + p->name);
+    const std::string file = run_dir + ".tensors.jsonl";
+    const std::string log = run_dir + ".log";
+    RunControl c = p->control;
+    c.dump_from = std::max<std::int64_t>(1, from);
+    c.dump_path = file;
+    c.stop_at = to;
+    ChildResult r = run_child({with_run_dir(p->argv, run_dir), control_env(c), log},
+                              /*kill_when_stopped=*/true);
+    if (!r.killed && r.exit_code != 0) {
+      return "first divergence: step " + std::to_string(to) +
+             " (re-running to dump tensors failed; see " + log + ")";
+    }
+    dumps.push_back(read_jsonl_file(file));
+  }
+  static const std::map<std::string, std::string> kPhase = {
+      {"input", "input batch"}, {"param", "param"}, {"grad", "grad"}, {"optimizer", "optimizer state"}};
+  const std::size_t n = std::min(dumps[0].size(), dumps[1].size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const json& x = dumps[0][i];
+    const json& y = dumps[1][i];
+    if (x == y) continue;
+    const json tx = x.value("tensors", json::array());
+    const json ty = y.value("tensors", json::array());
+    std::string tensor = "?";
+    for (std::size_t k = 0; k < std::min(tx.size(), ty.size()); ++k) {
+      if (tx[k] != ty[k]) {
+        tensor = tx[k][0].get<std::string>();
+        break;
+      }
+    }
+    const std::string phase = x.value("phase", "");
+    const std::int64_t step = x.value("step", static_cast<std::int64_t>(0));
+    auto it = kPhase.find(phase);
+    std::string what = it == kPhase.end() ? phase : it->second;
+    if (step == 0 && phase == "param") what = "initial weights";
+    return "first divergence: step " + std::to_string(step) + ", tensor " + tensor + " (" + what +
+           ")";
+  }
+  if (b.interrupt) {
+    return "first divergence: step " + std::to_string(to) +
+           " (trace); without the interruption every tensor is identical, so the difference "
+           "comes from the kill and resume";
+  }
+  return "first divergence: step " + std::to_string(to) +
+         " (trace); every tensor was identical when re-run, so the difference did not reproduce "
+         "(nondeterministic execution)";
+}
+
+// Runs every attempt into dir/<name>, compares, localises.
+VerifyResult run_attempts(const std::string& dir, const std::string& title,
+                          std::vector<Attempt> attempts, std::int64_t interrupt_at,
+                          std::ostream* out) {
+  VerifyResult res;
+  res.dir = dir;
+  if (out) {
+    *out << "verify " << title << ": " << attempts.size() << " runs in " << dir << "\n"
+         << std::flush;
+  }
+  std::vector<RunRecord> records;
+  for (Attempt& a : attempts) {
+    const std::string run_dir = join_path(dir, a.name);
+    const std::string log = run_dir + ".log";
+    const std::vector<std::string> argv = with_run_dir(a.argv, run_dir);
+    if (a.interrupt) {
+      RunControl kill = a.control;
+      kill.stop_at = interrupt_at;
+      if (kill.checkpoint_every == 0) {
+        // The program's own cadence is unknown here: make sure a checkpoint
+        // exists before the kill (checkpoints never change results).
+        kill.checkpoint_every = std::max<std::int64_t>(1, interrupt_at / 2);
+      }
+      ChildResult k = run_child({argv, control_env(kill), log}, /*kill_when_stopped=*/true);
+      if (!k.killed && k.exit_code == 0) {
+        fail_usage("--interrupt-at " + std::to_string(interrupt_at) +
+                   ": the run finished before that step (it has fewer steps)");
+      }
+      if (!k.killed) {
+        fail_run("run " + a.name + " failed before step " + std::to_string(interrupt_at) +
+                 " with exit code " + std::to_string(k.exit_code) + "; see " + log);
+      }
+    }
+    ChildResult r = run_child({argv, control_env(a.control), log});
+    if (r.exit_code != 0) {
+      fail_run("run " + a.name + " (" + a.variation + ") failed with " +
+               (r.signal ? "signal " + std::to_string(r.signal)
+                         : "exit code " + std::to_string(r.exit_code)) +
+               "; see " + log);
+    }
+    if (!is_run_dir(run_dir)) {
+      fail_run("run " + a.name + " exited 0 but wrote no run directory at " + run_dir +
+               " (does the program take its run directory from {run_dir}?)");
+    }
+    records.push_back(load_run(run_dir));
+    if (records.back().state_sha256().empty()) {
+      fail_run("run " + a.name + " exited 0 but did not complete its run in " + run_dir +
+               " (no summary.json: does the program call Run::finish?)");
+    }
+    if (a.interrupt) {
+      // Say where the resumed attempt started: the proof is in resuming.
+      const json attempts_json = json_at(records.back().run, "attempts");
+      std::int64_t from = -1;
+      if (attempts_json.is_array() && !attempts_json.empty()) {
+        from = attempts_json.back().value("resumed_from_step", static_cast<std::int64_t>(-1));
+      }
+      a.variation = "SIGKILL at step " + std::to_string(interrupt_at) + ", resumed from " +
+                    std::to_string(from);
+    }
+  }
+
+  res.identical = true;
+  std::int64_t first_bad = -1;
+  res.runs = json::array();
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    const std::string what = i == 0 ? "" : compare_results(records[0], records[i]);
+    const std::string verdict =
+        i == 0 ? "reference" : what.empty() ? "identical" : "DIFFERS (" + what + ")";
+    if (!what.empty()) {
+      res.identical = false;
+      if (first_bad < 0) first_bad = static_cast<std::int64_t>(i);
+    }
+    res.runs.push_back({{"run", attempts[i].name},
+                        {"variation", attempts[i].variation},
+                        {"dir", records[i].dir},
+                        {"state_hash", records[i].state_hash()},
+                        {"verdict", verdict}});
+  }
+  if (out) {
+    *out << std::left << std::setw(5) << "run" << std::setw(38) << "variation" << std::setw(18)
+         << "state_hash"
+         << "verdict\n";
+    for (const auto& r : res.runs) {
+      *out << std::setw(5) << r["run"].get<std::string>() << std::setw(38)
+           << r["variation"].get<std::string>() << std::setw(18)
+           << r["state_hash"].get<std::string>() << r["verdict"].get<std::string>() << "\n";
+    }
+    *out << std::flush;
+  }
+  if (!res.identical) {
+    const auto bad = static_cast<std::size_t>(first_bad);
+    const TraceDivergence t = first_trace_divergence(records[0].trace, records[bad].trace);
+    const std::int64_t to =
+        t.step > 0 ? t.step : static_cast<std::int64_t>(records[0].trace.size());
+    res.divergence = localise(dir, attempts[0], attempts[bad], t.last_equal_state + 1, to);
+    if (out) {
+      *out << "NOT identical: " << attempts[bad].variation << " differs from the reference\n"
+           << res.divergence << "\n";
+    }
+  } else if (out) {
+    *out << "all " << attempts.size() << " runs identical (metrics, trace, state hash)\n";
+  }
+  return res;
+}
+
+std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv, const std::string& perturb) {
+  if (n < 1) fail_usage("--repeats: expected at least 1");
+  std::vector<Attempt> out;
+  for (int k = 1; k <= n; ++k) {
+    out.push_back({"r" + std::to_string(k), k == 1 ? "reference" : "repeat", argv, {}, false});
+  }
+  if (!perturb.empty()) {
+    parse_perturb(perturb, n, &out.back().control);
+    out.back().variation = "perturbed after step " +
+                           std::to_string(out.back().control.perturb_step) + " (self-test)";
+  }
+  return out;
+}
+
+void add_interrupt(std::int64_t at, const std::vector<std::string>& argv, RunControl c,
+                   std::vector<Attempt>* attempts) {
+  if (at <= 0) return;
+  attempts->push_back({"k" + std::to_string(attempts->size() + 1),
+                       "SIGKILL at step " + std::to_string(at) + ", resumed", argv, c, true});
+}
+
+bool program_exists(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t pos = 0;
+  while (pos <= dirs.size()) {
+    const auto colon = dirs.find(':', pos);
+    const std::string d = dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    if (::access(join_path(d.empty() ? "." : d, program).c_str(), X_OK) == 0) return true;
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
+  // Everything is checked before the verify directory is created; the
+  // attempts' command lines get the config file's path once it exists.
+  std::vector<Attempt> attempts = repeats(opt.repeats, {}, opt.perturb);
+  for (const auto& v : opt.vary) {
+    const KeyValues kv = parse_key_values(v, "--vary", cfg);
+    if (kv.key.rfind("runtime.", 0) != 0) {
+      fail_usage("--vary '" + v + "': only runtime.* keys can be varied (other keys are part of "
+                 "the run identity and are expected to change results)");
+    }
+    for (const auto& value : kv.values) {
+      attempts.push_back({"v" + std::to_string(attempts.size() + 1), kv.key + "=" + value,
+                          {kv.key + "=" + value}, {}, false});
+    }
+  }
+  RunControl kill;
+  if (cfg.runtime.checkpoint_every > 0 && cfg.runtime.checkpoint_every <= opt.interrupt_at) {
+    kill.checkpoint_every = cfg.runtime.checkpoint_every;  // the config's own checkpoints
+  }
+  add_interrupt(opt.interrupt_at, {}, kill, &attempts);
+
+  const std::string run_id = cfg.run_id();
+  const std::string dir = claim_numbered_dir(
+      join_path(join_path(cfg.runtime.output_dir, layout::kVerifyDir), run_id));
+  const std::string cfg_file = join_path(dir, layout::kFullConfig);
+  write_json_atomic(cfg_file, cfg.to_json());
+  for (Attempt& a : attempts) {
+    std::vector<std::string> argv = {opt.self_exe, "train",           "-c",
+                                     cfg_file,     "--run-dir",       kRunDirPlaceholder,
+                                     "runtime.progress=false"};
+    argv.insert(argv.end(), a.argv.begin(), a.argv.end());  // the variation's override
+    a.argv = argv;
+  }
+  return run_attempts(dir, run_id, attempts, opt.interrupt_at, opt.out);
+}
+
+VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& opt) {
+  if (command.empty()) fail_usage("verify --: no command given");
+  if (!opt.vary.empty()) {
+    fail_usage("--vary sets ml-train's own runtime.* keys; with a command, vary its arguments "
+               "yourself");
+  }
+  bool has_dir = false;
+  for (const auto& a : command) has_dir = has_dir || a.find(kRunDirPlaceholder) != std::string::npos;
+  if (!has_dir) {
+    fail_usage("verify -- " + command[0] + ": no argument holds {run_dir}; the command must write "
+               "its run into the directory verify gives it");
+  }
+  if (!program_exists(command[0])) {
+    fail_usage("verify -- " + command[0] + ": not found or not executable");
+  }
+  std::vector<Attempt> attempts = repeats(opt.repeats, command, opt.perturb);
+  add_interrupt(opt.interrupt_at, command, {}, &attempts);
+
+  std::string joined;
+  for (const auto& a : command) joined += a + '\0';
+  const std::string id = "cmd-" + sha1_hex(joined).substr(0, 8);
+  const std::string out_dir = opt.output_dir.empty() ? "runs" : opt.output_dir;
+  const std::string dir =
+      claim_numbered_dir(join_path(join_path(out_dir, layout::kVerifyDir), id));
+  return run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
+}
+
+}  // namespace mltrain

@@ -1,0 +1,480 @@
+// The Run API (include/mltrain/run.h): the run directory, its records, the
+// checkpoints and the services verify asks of a training process (run/control.h).
+#include "mltrain/run.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "core/format.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/json_io.h"
+#include "mltrain/canonical_json.h"
+#include "mltrain/env.h"
+#include "mltrain/error.h"
+#include "mltrain/seed.h"
+#include "mltrain/state_hash.h"
+#include "repro/state_dict.h"
+#include "run/checkpoint.h"
+#include "run/control.h"
+#include "run/dump.h"
+#include "run/layout.h"
+
+namespace mltrain {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string float_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  char buf[9];
+  std::snprintf(buf, sizeof(buf), "%08x", u);
+  return buf;
+}
+
+// The seed of an identity: every run has one.
+std::uint64_t identity_seed(const json& identity) {
+  const json s = identity.value("seed", json(nullptr));
+  if (s.is_number_unsigned()) return s.get<std::uint64_t>();
+  if (s.is_number_integer() && s.get<std::int64_t>() >= 0) {
+    return static_cast<std::uint64_t>(s.get<std::int64_t>());
+  }
+  fail_usage("run identity: 'seed' must be an integer in [0, 18446744073709551615], got " +
+             s.dump() + " (every run is seeded from its identity)");
+}
+
+// Data fingerprints that must not change under a resumed run: the sha256 of
+// each split's file and the vocabulary, when recorded.
+json data_identity(const json& data) {
+  json out = json::object();
+  if (!data.is_object()) return out;
+  if (data.contains("files") && data["files"].is_array()) {
+    for (const auto& f : data["files"]) {
+      if (f.is_object()) out["files"][f.value("split", "?")] = f.value("sha256", json(nullptr));
+    }
+  }
+  if (data.contains("vocab")) out["vocab"] = data["vocab"];
+  return out;
+}
+
+
+}  // namespace
+
+struct Run::Impl {
+  // Identity and place.
+  std::string run_id, dir, canonical;
+  std::uint64_t seed = 0;
+  bool deterministic = false;
+  RunOptions opt;
+  RunControl control;
+  std::int64_t checkpoint_every = 0;
+  bool fresh = false;
+  FileLock lock, original_lock;  // original_lock: the run a rerun belongs to
+
+  // Completed before open(), or a rerun of a completed run.
+  bool completed = false;
+  json summary = nullptr;
+  json rerun_of = nullptr;
+
+  // The attempt.
+  json run_json = json::object();
+  std::vector<std::string> written;  // files written by write_file
+  Clock::time_point opened = Clock::now(), resumed_at = Clock::now(), epoch_started = Clock::now();
+  int uncaught = 0;
+  bool finished = false, failed = false;
+
+  // The loop.
+  torch::nn::Module* model = nullptr;
+  torch::optim::Optimizer* optimizer = nullptr;
+  NamedGenerators generators;
+  json user_state = json::object();
+  CheckpointState pos;
+  std::int64_t resumed_from = -1;
+  LineWriter metrics, trace, dump;
+  TensorHashes inputs;
+
+  std::string path(const char* name) const { return join_path(dir, name); }
+  double elapsed() const { return pos.elapsed_seconds + seconds_since(resumed_at); }
+  bool dumping(std::int64_t step) const { return control.dump_from > 0 && step >= control.dump_from; }
+
+  void write_status(const std::string& status, const std::string& error = "") {
+    run_json["status"] = status;
+    run_json["updated"] = now_iso8601();
+    json& attempt = run_json["attempts"].back();
+    attempt["status"] = status;
+    if (status != "running") attempt["ended"] = now_iso8601();
+    if (!error.empty()) attempt["error"] = error;
+    write_json_atomic(path(layout::kRun), run_json);
+  }
+
+  void require_attached(const char* call) const {
+    if (completed) fail_usage("Run::" + std::string(call) + ": run " + run_id + " is already completed");
+    if (model == nullptr) {
+      fail_usage("Run::" + std::string(call) + ": call Run::resume(model, optimizer) first");
+    }
+  }
+
+  void save_checkpoint() {
+    metrics.sync();
+    trace.sync();
+    pos.metrics_bytes = metrics.size();
+    pos.trace_bytes = trace.size();
+    CheckpointState st = pos;
+    st.elapsed_seconds = elapsed();
+    st.user = user_state;
+    const std::string bytes = encode_checkpoint(run_id, *model, *optimizer, st, generators);
+    const std::string file = path(layout::kCheckpoint);
+    if (control.stop_in_checkpoint > 0 && control.stop_in_checkpoint == pos.step) {
+      // Die half-way through the write, as a crash would: the temporary file
+      // write_file_atomic uses holds half the bytes, and last.pt is untouched.
+      write_file_atomic(file + ".tmp." + std::to_string(::getpid()), bytes.substr(0, bytes.size() / 2));
+      std::raise(SIGSTOP);
+    }
+    write_file_atomic(file, bytes);
+  }
+
+  void perturb() {
+    torch::NoGradGuard no_grad;
+    for (auto& kv : ordered_state_dict(*model)) {
+      if (kv.first != control.perturb_tensor) continue;
+      if (control.perturb_nan) {
+        kv.second.fill_(std::numeric_limits<float>::quiet_NaN());
+      } else {
+        kv.second.add_(1e-3);
+      }
+    }
+  }
+
+  // A fresh directory whose attempt failed before recording anything is
+  // removed, so that a bad start leaves nothing behind.
+  void remove_fresh_dir() {
+    for (const char* f : {layout::kConfig, layout::kEnv, layout::kData, layout::kRun,
+                          layout::kMetrics, layout::kTrace}) {
+      ::unlink(path(f).c_str());
+    }
+    for (const auto& f : written) ::unlink(join_path(dir, f).c_str());
+    ::rmdir(path(layout::kCheckpoints).c_str());
+    ::unlink(path(layout::kLock).c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+
+Run::Run(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Run::Run(Run&&) noexcept = default;
+Run& Run::operator=(Run&&) noexcept = default;
+
+Run::~Run() {
+  if (!impl_ || impl_->completed || impl_->finished || impl_->failed) return;
+  try {
+    impl_->metrics.sync();
+    impl_->trace.sync();
+    if (std::uncaught_exceptions() > impl_->uncaught) {
+      if (impl_->fresh && impl_->pos.step == 0 && !path_exists(impl_->path(layout::kCheckpoint))) {
+        impl_->remove_fresh_dir();
+      } else {
+        impl_->write_status("failed");
+      }
+    } else {
+      impl_->write_status("interrupted");
+    }
+  } catch (...) {
+    // Nothing more can be recorded; the next attempt marks this one interrupted.
+  }
+}
+
+Run Run::open(const json& identity, const RunOptions& options) {
+  if (!identity.is_object()) fail_usage("run identity: expected a JSON object, got " + identity.dump());
+  auto impl = std::make_unique<Impl>();
+  Impl& r = *impl;
+  r.opt = options;
+  r.seed = identity_seed(identity);
+  const json det = identity.value("deterministic", json(false));
+  if (!det.is_boolean()) fail_usage("run identity: 'deterministic' must be true or false");
+  r.deterministic = det.get<bool>();
+  r.canonical = canonical_json(identity);
+  r.run_id = sha1_hex(r.canonical).substr(0, 8);
+  r.dir = options.dir.empty() ? join_path(options.output_dir, r.run_id) : options.dir;
+  if (options.checkpoint_every < 0 || options.trace_every < 1) {
+    fail_usage("Run::open: checkpoint_every must be >= 0 and trace_every >= 1");
+  }
+
+  r.control = control_from_environment();
+  r.checkpoint_every = r.control.checkpoint_every > 0 ? r.control.checkpoint_every
+                                                      : options.checkpoint_every;
+
+  r.fresh = !path_exists(r.dir);
+  make_dirs(r.dir);
+  if (!r.lock.try_lock(r.path(layout::kLock))) {
+    fail_usage(r.dir + ": another process is training this run; wait for it to finish");
+  }
+  const std::string config_path = r.path(layout::kConfig);
+  if (path_exists(config_path) && read_file(config_path) != r.canonical) {
+    fail_usage(config_path + ": holds a different config than run " + r.run_id +
+               " (edited by hand?); move the directory away");
+  }
+  json run_json = path_exists(r.path(layout::kRun)) ? read_json_file(r.path(layout::kRun)) : json();
+  if (!run_json.is_object()) run_json = json::object();
+  const bool has_result = path_exists(r.path(layout::kSummary)) && path_exists(r.path(layout::kModel));
+  if (run_json.value("status", "") == "completed" || has_result) {
+    if (!has_result) {
+      fail_usage(r.dir + ": run.json says completed but " + layout::kSummary + " or " +
+                 layout::kModel + " is missing; move the directory away");
+    }
+    json summary = read_json_file(r.path(layout::kSummary));
+    if (!options.rerun) {
+      r.completed = true;
+      r.summary = summary;
+      return Run(std::move(impl));
+    }
+    RunOptions again = options;
+    again.rerun = false;
+    again.dir = claim_numbered_dir(r.path(layout::kReruns));
+    Run rerun = open(identity, again);
+    rerun.impl_->rerun_of = summary;
+    rerun.impl_->original_lock = std::move(r.lock);
+    return rerun;
+  }
+
+  // Temporary files left by a process killed while writing are garbage.
+  remove_temp_files(r.dir);
+  remove_temp_files(r.path(layout::kCheckpoints));
+  const std::string ckpt = r.path(layout::kCheckpoint);
+  if (path_exists(ckpt)) {
+    check_checkpoint(ckpt, r.run_id);  // integrity first: nothing is written for a bad one
+    const std::string data_path = r.path(layout::kData);
+    if (!options.data.is_null() && path_exists(data_path) &&
+        data_identity(read_json_file(data_path)) != data_identity(options.data)) {
+      fail_usage(data_path + ": the data files changed since this run started; cannot resume "
+                 "(restore them, or train into a new output_dir)");
+    }
+  }
+
+  // The environment as given, before seeding changes anything in it.
+  const json env = environment_manifest();
+  const SeedRecord seeding = seed_everything(r.seed, r.deterministic);
+
+  // Everything above only read; from here on the run directory is written.
+  write_file_atomic(config_path, r.canonical);
+  write_json_atomic(r.path(layout::kEnv), env);
+  if (!options.data.is_null()) write_json_atomic(r.path(layout::kData), options.data);
+  make_dirs(r.path(layout::kCheckpoints));
+  if (!run_json.contains("created")) run_json["created"] = now_iso8601();
+  run_json["run_id"] = r.run_id;
+  run_json["command"] = options.command_line;
+  run_json["runtime"] = options.runtime;
+  run_json["seeding"] = seeding.to_json();
+  run_json["ml_train_version"] = version_string();
+  run_json["trainer"] = options.trainer.empty() ? json(nullptr) : json(options.trainer);
+  if (!run_json.contains("attempts") || !run_json["attempts"].is_array()) {
+    run_json["attempts"] = json::array();
+  }
+  for (auto& a : run_json["attempts"]) {
+    if (a.is_object() && a.value("status", "") == "running") a["status"] = "interrupted";
+  }
+  json attempt = {{"started", now_iso8601()},
+                  {"pid", static_cast<std::int64_t>(::getpid())},
+                  {"command", options.command_line},
+                  {"resumed_from_step", -1},
+                  {"env_sha256", sha256_hex(env.dump())}};
+  if (!r.control.empty()) attempt["control"] = r.control.to_json();
+  run_json["attempts"].push_back(attempt);
+  r.run_json = run_json;
+  r.write_status("running");
+  if (r.control.perturb_step > 0) {
+    std::cerr << "ml-train: self-test: " << kControlVariable << " perturbs '"
+              << r.control.perturb_tensor << "' after step " << r.control.perturb_step
+              << "; this run is deliberately wrong\n";
+  }
+  r.uncaught = std::uncaught_exceptions();
+  return Run(std::move(impl));
+}
+
+const std::string& Run::id() const { return impl_->run_id; }
+const std::string& Run::dir() const { return impl_->dir; }
+std::uint64_t Run::seed() const { return impl_->seed; }
+bool Run::deterministic() const { return impl_->deterministic; }
+bool Run::completed() const { return impl_->completed; }
+const json& Run::summary() const { return impl_->summary; }
+const json& Run::rerun_of() const { return impl_->rerun_of; }
+
+void Run::write_file(const std::string& name, const std::string& bytes) {
+  if (impl_->completed) fail_usage("Run::write_file: run " + impl_->run_id + " is already completed");
+  if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
+    fail_usage("Run::write_file: '" + name + "' is not a plain file name");
+  }
+  write_file_atomic(join_path(impl_->dir, name), bytes);
+  impl_->written.push_back(name);
+}
+
+void Run::annotate(const std::string& key, const json& value) {
+  if (impl_->completed) fail_usage("Run::annotate: run " + impl_->run_id + " is already completed");
+  impl_->run_json[key] = value;
+  write_json_atomic(impl_->path(layout::kRun), impl_->run_json);
+}
+
+void Run::track_generator(const std::string& name, const at::Generator& generator) {
+  if (impl_->model != nullptr) fail_usage("Run::track_generator: call it before Run::resume");
+  impl_->generators.emplace_back(name, generator);
+}
+
+json& Run::state() { return impl_->user_state; }
+
+RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
+  Impl& r = *impl_;
+  if (r.completed) fail_usage("Run::resume: run " + r.run_id + " is already completed");
+  if (r.model != nullptr) fail_usage("Run::resume: called twice");
+  if (r.control.perturb_step > 0) {
+    std::string names;
+    bool found = false;
+    for (const auto& kv : ordered_state_dict(model)) {
+      found = found || kv.first == r.control.perturb_tensor;
+      names += (names.empty() ? "" : ", ") + kv.first;
+    }
+    if (!found) {
+      fail_usage(std::string(kControlVariable) + ": perturb.tensor '" + r.control.perturb_tensor +
+                 "' is not a tensor of the model (" + names + ")");
+    }
+  }
+  const std::string ckpt = r.path(layout::kCheckpoint);
+  if (path_exists(ckpt)) {
+    load_checkpoint(ckpt, r.run_id, model, optimizer, &r.pos, r.generators);
+    r.user_state = r.pos.user;
+    r.resumed_from = r.pos.step;
+  }
+  r.model = &model;
+  r.optimizer = &optimizer;
+  r.metrics.open(r.path(layout::kMetrics), r.pos.metrics_bytes);
+  r.trace.open(r.path(layout::kTrace), r.pos.trace_bytes);
+  r.run_json["attempts"].back()["resumed_from_step"] = r.resumed_from;
+  write_json_atomic(r.path(layout::kRun), r.run_json);
+  if (r.control.dump_from > 0) {
+    r.dump.open(r.control.dump_path, 0);
+    if (r.dumping(r.pos.step + 1)) {
+      r.dump.append_line(dump_line(r.pos.step, "param", param_hashes(model)).dump());
+    }
+  }
+  r.resumed_at = Clock::now();
+  r.epoch_started = r.resumed_at;
+  return position();
+}
+
+RunPosition Run::position() const {
+  RunPosition p;
+  p.epoch = impl_->pos.epoch;
+  p.batch = impl_->pos.batch;
+  p.step = impl_->pos.step;
+  p.resumed_from_step = impl_->resumed_from;
+  return p;
+}
+
+void Run::record_input(const std::string& name, const at::Tensor& tensor) {
+  if (impl_->dumping(impl_->pos.step + 1)) impl_->inputs.emplace_back(name, tensor_sha256(tensor));
+}
+
+void Run::record_step(float loss, double lr) {
+  Impl& r = *impl_;
+  r.require_attached("record_step");
+  const std::int64_t step = r.pos.step + 1;
+  if (!std::isfinite(loss)) {
+    fail("training diverged: loss is " + std::string(std::isnan(loss) ? "nan" : "inf") +
+         " at step " + std::to_string(step) + " (epoch " + std::to_string(r.pos.epoch + 1) +
+         ", batch " + std::to_string(r.pos.batch + 1) + ")" +
+         (r.opt.divergence_hint.empty() ? "" : "; " + r.opt.divergence_hint));
+  }
+  if (step == r.control.perturb_step) r.perturb();
+  r.pos.step = step;
+  r.pos.batch += 1;
+  json line = {{"step", step}, {"epoch", r.pos.epoch + 1}, {"batch", r.pos.batch},
+               {"loss", float_bits(loss)}};
+  if (std::isfinite(lr)) line["lr"] = lr;
+  if (step % r.opt.trace_every == 0) line["state"] = state_hash(*r.model);
+  r.trace.append_line(line.dump());
+  if (r.dumping(step)) {
+    if (!r.inputs.empty()) r.dump.append_line(dump_line(step, "input", r.inputs).dump());
+    r.dump.append_line(dump_line(step, "grad", grad_hashes(*r.model)).dump());
+    r.dump.append_line(dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer)).dump());
+    r.dump.append_line(dump_line(step, "param", param_hashes(*r.model)).dump());
+  }
+  r.inputs.clear();
+  if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0) r.save_checkpoint();
+  if (step == r.control.stop_at) {
+    r.trace.sync();
+    r.metrics.sync();
+    r.dump.sync();
+    std::raise(SIGSTOP);  // the supervisor kills us here
+  }
+}
+
+void Run::record_epoch(const json& metrics) {
+  Impl& r = *impl_;
+  r.require_attached("record_epoch");
+  if (!metrics.is_object()) fail_usage("Run::record_epoch: metrics must be a JSON object");
+  json m = metrics;
+  m["epoch"] = r.pos.epoch + 1;
+  m["step"] = r.pos.step;
+  if (!m.contains("seconds")) m["seconds"] = seconds_since(r.epoch_started);
+  r.metrics.append_line(m.dump());
+  // The end-of-epoch checkpoint points at the start of the next epoch.
+  r.pos.epoch += 1;
+  r.pos.batch = 0;
+  r.save_checkpoint();
+  r.epoch_started = Clock::now();
+}
+
+void Run::checkpoint() {
+  impl_->require_attached("checkpoint");
+  impl_->save_checkpoint();
+}
+
+json Run::finish(const json& final_metrics) {
+  Impl& r = *impl_;
+  r.require_attached("finish");
+  if (r.finished) fail_usage("Run::finish: called twice");
+  if (!final_metrics.is_object()) fail_usage("Run::finish: final metrics must be a JSON object");
+  if (r.control.perturb_step > r.pos.step) {
+    fail_usage(std::string(kControlVariable) + ": perturb.step " +
+               std::to_string(r.control.perturb_step) + " was never reached (the run took " +
+               std::to_string(r.pos.step) + " steps)");
+  }
+  r.metrics.sync();
+  r.trace.sync();
+  save_weights(r.path(layout::kModel), *r.model);
+  const std::string sha = state_sha256(*r.model);
+  json summary = final_metrics;
+  summary["run_id"] = r.run_id;
+  summary["state_hash"] = sha.substr(0, 16);
+  summary["state_sha256"] = sha;
+  summary["steps"] = r.pos.step;
+  summary["epochs"] = r.pos.epoch;
+  summary["train_seconds"] = r.elapsed();
+  summary["wall_seconds"] = seconds_since(r.opened);
+  summary["model_file"] = layout::kModel;
+  write_json_atomic(r.path(layout::kSummary), summary);
+  r.finished = true;
+  r.write_status("completed");
+  r.summary = summary;
+  return summary;
+}
+
+void Run::fail(const std::string& message) {
+  if (!impl_->completed && !impl_->failed) {
+    impl_->failed = true;
+    impl_->write_status("failed", message);
+  }
+  throw Error(message, ExitCode::kFailure);
+}
+
+}  // namespace mltrain

@@ -1,0 +1,77 @@
+#include "train/step.h"
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace mltrain {
+namespace {
+
+constexpr std::int64_t kEvalBatch = 128;
+
+}  // namespace
+
+float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const Batch& batch,
+                 std::uint64_t seed, std::int64_t step, double grad_clip) {
+  optimizer.zero_grad();
+  model.set_random_step(seed, step);
+  torch::Tensor logits = model.forward(batch);  // (B, C)
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+  const float value = loss.item<float>();
+  loss.backward();
+  if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
+  optimizer.step();
+  return value;
+}
+
+EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Config& cfg,
+                    std::int64_t num_classes) {
+  EvalResult r;
+  if (split.size() == 0) return r;
+  torch::NoGradGuard no_grad;
+  model.eval();
+  LoaderOptions lo;
+  lo.batch_size = kEvalBatch;
+  lo.shuffle = false;
+  lo.seed = cfg.seed;
+  lo.num_workers = cfg.runtime.num_workers;
+  lo.layout = layout_for(cfg.model.arch);
+  DeterministicLoader loader(split, lo);
+  loader.start_epoch(0);
+  std::vector<std::int64_t> tp(num_classes, 0), fp(num_classes, 0), fn(num_classes, 0);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  Batch b;
+  while (loader.next(&b)) {
+    torch::Tensor logits = model.forward(b);  // (B, C)
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, b.labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    torch::Tensor pred = logits.argmax(1);  // (B,)
+    auto pa = pred.accessor<std::int64_t, 1>();
+    auto la = b.labels.accessor<std::int64_t, 1>();
+    for (std::int64_t i = 0; i < b.size(); ++i) {
+      if (pa[i] == la[i]) {
+        ++correct;
+        ++tp[la[i]];
+      } else {
+        ++fp[pa[i]];
+        ++fn[la[i]];
+      }
+    }
+  }
+  r.n = split.size();
+  r.loss = loss_sum / static_cast<double>(r.n);
+  r.acc = static_cast<double>(correct) / static_cast<double>(r.n);
+  double f1 = 0;
+  for (std::int64_t c = 0; c < num_classes; ++c) {
+    std::int64_t d = 2 * tp[c] + fp[c] + fn[c];
+    f1 += d ? 2.0 * static_cast<double>(tp[c]) / static_cast<double>(d) : 0.0;
+  }
+  r.f1 = f1 / static_cast<double>(num_classes);
+  model.train();
+  return r;
+}
+
+}  // namespace mltrain
