@@ -6,7 +6,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 ML_TRAIN := $(BUILD_DIR)/ml-train
 
-.PHONY: all setup configure build train test bench clean format
+.PHONY: all setup configure build train test bench clean format format-check
 
 all: build
 
@@ -33,8 +33,12 @@ bench: setup
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bench/run
 
-format:
+format: setup
 	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+# Fails (listing the files) when a source file is not clang-formatted.
+format-check: setup
+	clang-format --dry-run --Werror $$(git ls-files '*.cc' '*.h')
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -9,8 +9,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include "mltrain/mltrain.h"
 #include "core/fs.h"
+#include "mltrain/mltrain.h"
 #include "run/checkpoint.h"
 #include "train/fused_adam.h"
 
@@ -51,8 +51,8 @@ void BM_Tokenizer(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(bytes);
-  state.counters["docs/s"] =
-      benchmark::Counter(static_cast<double>(rows.size()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["docs/s"] = benchmark::Counter(static_cast<double>(rows.size()),
+                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Tokenizer)->Arg(1 << 30)->Arg(1024)->Unit(benchmark::kMillisecond);
 
@@ -70,9 +70,13 @@ void BM_Loader(benchmark::State& state) {
     mltrain::Batch b;
     while (loader.next(&b)) ++batches;
   }
-  state.counters["batches/s"] = benchmark::Counter(static_cast<double>(batches), benchmark::Counter::kIsRate);
+  state.counters["batches/s"] =
+      benchmark::Counter(static_cast<double>(batches), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Loader)->ArgsProduct({{0, 1, 2, 4}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Loader)
+    ->ArgsProduct({{0, 1, 2, 4}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // The default bow model (30000 x 64 embedding): what every trace_every-th
 // step and every summary hashes.
@@ -101,9 +105,11 @@ void BM_TrainStep(benchmark::State& state) {
   auto model = bow_model();
   std::unique_ptr<torch::optim::Optimizer> optp;
   if (fused) {
-    optp = std::make_unique<mltrain::FusedAdam>(model->parameters(), torch::optim::AdamOptions(0.005), false);
+    optp = std::make_unique<mltrain::FusedAdam>(model->parameters(),
+                                                torch::optim::AdamOptions(0.005), false);
   } else {
-    optp = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(0.005));
+    optp =
+        std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(0.005));
   }
   torch::optim::Optimizer& opt = *optp;
   mltrain::LoaderOptions o;
@@ -127,7 +133,8 @@ void BM_TrainStep(benchmark::State& state) {
     opt.step();
     ++step;
     if (trace) {
-      nlohmann::json tr = {{"step", step}, {"epoch", 1}, {"batch", step}, {"loss", v}, {"lr", 0.005}};
+      nlohmann::json tr = {
+          {"step", step}, {"epoch", 1}, {"batch", step}, {"loss", v}, {"lr", 0.005}};
       if (step % trace_every == 0) tr["state"] = mltrain::state_hash(*model);
       w.append_line(tr.dump());
     }

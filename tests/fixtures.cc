@@ -20,8 +20,11 @@ std::string temp_dir() {
 FakeRun completed_run(int steps, const std::string& salt, double val_acc) {
   FakeRun r;
   for (int s = 1; s <= steps; ++s) {
-    json line = {{"step", s}, {"epoch", 1}, {"batch", s},
-                 {"loss", sha1_hex(salt + std::to_string(s)).substr(0, 8)}, {"lr", 0.01}};
+    json line = {{"step", s},
+                 {"epoch", 1},
+                 {"batch", s},
+                 {"loss", sha1_hex(salt + std::to_string(s)).substr(0, 8)},
+                 {"lr", 0.01}};
     if (s % 2 == 0) line["state"] = sha1_hex("state" + salt + std::to_string(s)).substr(0, 16);
     r.trace.push_back(line);
   }

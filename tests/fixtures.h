@@ -3,10 +3,9 @@
 #ifndef MLTRAIN_TESTS_FIXTURES_H_
 #define MLTRAIN_TESTS_FIXTURES_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 namespace fixtures {

@@ -23,7 +23,8 @@ using json = nlohmann::json;
 // Mean of the token embeddings (B, E) -> dropout -> logits (B, C).
 struct TinyImpl : torch::nn::Module {
   TinyImpl(std::int64_t vocab, std::int64_t classes)
-      : embed(register_module("embed", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(vocab, 16)))),
+      : embed(register_module("embed",
+                              torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(vocab, 16)))),
         fc(register_module("fc", torch::nn::Linear(16, classes))) {}
   torch::Tensor forward(const mltrain::Batch& b, at::Generator* dropout) {
     torch::Tensor h = embed(b.tokens, b.offsets);  // (B, 16)
@@ -43,7 +44,8 @@ double accuracy(Tiny& model, const mltrain::EncodedSplit& split) {
   loader.start_epoch(0);
   mltrain::Batch b;
   std::int64_t correct = 0;
-  while (loader.next(&b)) correct += (model->forward(b, nullptr).argmax(1) == b.labels).sum().item<std::int64_t>();
+  while (loader.next(&b))
+    correct += (model->forward(b, nullptr).argmax(1) == b.labels).sum().item<std::int64_t>();
   return static_cast<double>(correct) / static_cast<double>(split.size());
 }
 
@@ -55,9 +57,9 @@ int main(int argc, char** argv) {
   const bool buggy = argc > 2 && std::string(argv[2]) == "--nondeterministic";
   try {
     // Everything that decides the result is in the identity (config.json).
-    const json identity = {{"seed", 7},           {"deterministic", true}, {"data", "sample"},
-                           {"model", "tiny-16"},  {"epochs", 3},           {"batch_size", 16},
-                           {"lr", 0.02},          {"dropout", 0.2},        {"bug", buggy}};
+    const json identity = {{"seed", 7},          {"deterministic", true}, {"data", "sample"},
+                           {"model", "tiny-16"}, {"epochs", 3},           {"batch_size", 16},
+                           {"lr", 0.02},         {"dropout", 0.2},        {"bug", buggy}};
     mltrain::Config cfg;  // ml-train's readers and tokenizer, on its sample data
     cfg.data.train_path = SAMPLE_DATA "/train.jsonl";
     cfg.data.val_path = SAMPLE_DATA "/val.jsonl";

@@ -10,9 +10,8 @@
 #ifndef MLTRAIN_CANONICAL_JSON_H_
 #define MLTRAIN_CANONICAL_JSON_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mltrain {
 

@@ -25,11 +25,10 @@
 
 #include <cstdint>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 
@@ -37,11 +36,11 @@ constexpr double kConfigInf = std::numeric_limits<double>::infinity();
 constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
 
 // clang-format off
-#define MLTRAIN_CONFIG_ROOT(X)                                                                    \
-  X(seed, Seed, 42, 0, 0, "", "root seed of every random stream, in [0, 2^64-1]")                 \
+#define MLTRAIN_CONFIG_ROOT(X) \
+  X(seed, Seed, 42, 0, 0, "", "root seed of every random stream") \
   X(deterministic, Bool, false, 0, 0, "", "bit-exact mode: deterministic algorithms, cuDNN/cuBLAS settings")
 
-#define MLTRAIN_CONFIG_DATA(X)                                                                    \
+#define MLTRAIN_CONFIG_DATA(X) \
   X(train_path, String, "data/spamassassin/train.jsonl.gz", 0, 0, "", "training split; vocabulary and labels come from it") \
   X(val_path, String, "data/spamassassin/val.jsonl.gz", 0, 0, "", "validation split (per-epoch metrics)") \
   X(test_path, OptString, "data/spamassassin/test.jsonl.gz", 0, 0, "", "test split, or null for none") \
@@ -49,52 +48,52 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
   X(text_field, String, "text", 0, 0, "", "field (JSONL) or column (CSV/TSV) holding the text") \
   X(label_field, String, "label", 0, 0, "", "field or column holding the label")
 
-#define MLTRAIN_CONFIG_TOKENIZER(X)                                                               \
+#define MLTRAIN_CONFIG_TOKENIZER(X) \
   X(kind, Choice, "word", 0, 0, "word|char", "word: letters/digits runs and punctuation; char: characters") \
-  X(lowercase, Bool, true, 0, 0, "", "lower-case the text before tokenizing")                     \
-  X(max_len, Int, 1024, 1, 100000, "", "tokens kept per text (before n-grams)")                   \
+  X(lowercase, Bool, true, 0, 0, "", "lower-case the text before tokenizing") \
+  X(max_len, Int, 1024, 1, 100000, "", "tokens kept per text (before n-grams)") \
   X(min_freq, Int, 2, 1, kConfigIntMax, "", "fewer occurrences in the training split map to <unk>") \
-  X(max_vocab, Int, 30000, 3, 50000000, "", "vocabulary size, <pad> and <unk> included")          \
+  X(max_vocab, Int, 30000, 3, 50000000, "", "vocabulary size, <pad> and <unk> included") \
   X(ngrams, Int, 1, 1, 5, "", "word n-grams 2..N added to the tokens (bow only)")
 
-#define MLTRAIN_CONFIG_MODEL(X)                                                                   \
+#define MLTRAIN_CONFIG_MODEL(X) \
   X(arch, Choice, "bow", 0, 0, "bow|cnn|transformer", "bow: EmbeddingBag + MLP; cnn; transformer encoder") \
-  X(embed_dim, Int, 64, 1, 65536, "", "embedding width")                                          \
-  X(hidden_dim, Int, 64, 1, 65536, "", "hidden width (MLP, convolutions, feed-forward)")          \
-  X(num_layers, Int, 1, 1, 64, "", "convolution or encoder layers")                               \
-  X(num_heads, Int, 2, 1, 256, "", "attention heads (transformer); must divide embed_dim")         \
-  X(dropout, Float, 0.1, 0, 0.999, "", "dropout probability inside the model")                    \
+  X(embed_dim, Int, 64, 1, 65536, "", "embedding width") \
+  X(hidden_dim, Int, 64, 1, 65536, "", "hidden width (MLP, convolutions, feed-forward)") \
+  X(num_layers, Int, 1, 1, 64, "", "convolution or encoder layers") \
+  X(num_heads, Int, 2, 1, 256, "", "attention heads (transformer); must divide embed_dim") \
+  X(dropout, Float, 0.1, 0, 0.999, "", "dropout probability inside the model") \
   X(init_from, OptString, "", 0, 0, "", "fine-tune from a run directory or a model.pt file, or null")
 
-#define MLTRAIN_CONFIG_TRAINING(X)                                                                \
-  X(epochs, Int, 5, 1, 100000, "", "passes over the training split")                              \
-  X(batch_size, Int, 32, 1, 1000000, "", "examples per optimizer step")                           \
-  X(lr, Float, 0.005, 0, 100, "", "peak learning rate")                                           \
-  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", "optimizer")                               \
-  X(momentum, Float, 0.9, 0, 0.999999, "", "momentum (sgd only)")                                 \
-  X(weight_decay, Float, 0.0, 0, 10, "", "L2 penalty (sgd, adam) or decoupled decay (adamw)")     \
-  X(grad_clip, Float, 0.0, 0, kConfigInf, "", "max global L2 norm of the gradients; 0 = off")     \
+#define MLTRAIN_CONFIG_TRAINING(X) \
+  X(epochs, Int, 5, 1, 100000, "", "passes over the training split") \
+  X(batch_size, Int, 32, 1, 1000000, "", "examples per optimizer step") \
+  X(lr, Float, 0.005, 0, 100, "", "peak learning rate") \
+  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", "optimizer") \
+  X(momentum, Float, 0.9, 0, 0.999999, "", "momentum (sgd only)") \
+  X(weight_decay, Float, 0.0, 0, 10, "", "L2 penalty (sgd, adam) or decoupled decay (adamw)") \
+  X(grad_clip, Float, 0.0, 0, kConfigInf, "", "max global L2 norm of the gradients; 0 = off") \
   X(scheduler, Choice, "constant", 0, 0, "constant|linear|cosine|step", "learning-rate schedule after warm-up") \
-  X(warmup_steps, Int, 0, 0, kConfigIntMax, "", "linear warm-up steps")                           \
-  X(step_size, Int, 1, 1, 100000, "", "step scheduler: epochs between decays")                    \
-  X(gamma, Float, 0.5, 0, 1, "", "step scheduler: decay factor")                                  \
+  X(warmup_steps, Int, 0, 0, kConfigIntMax, "", "linear warm-up steps") \
+  X(step_size, Int, 1, 1, 100000, "", "step scheduler: epochs between decays") \
+  X(gamma, Float, 0.5, 0, 1, "", "step scheduler: decay factor") \
   X(token_dropout, Float, 0.0, 0, 0.99, "", "per-token drop probability while training")
 
-#define MLTRAIN_CONFIG_RUNTIME(X)                                                                 \
-  X(output_dir, String, "runs", 0, 0, "", "runs go to <output_dir>/<run_id>/")                    \
-  X(num_workers, Int, 2, 0, 256, "", "loader threads; never changes results")                     \
-  X(threads, Int, 0, 0, 1024, "", "intra-op threads; 0 = LibTorch's default")                     \
+#define MLTRAIN_CONFIG_RUNTIME(X) \
+  X(output_dir, String, "runs", 0, 0, "", "runs go to <output_dir>/<run_id>/") \
+  X(num_workers, Int, 2, 0, 256, "", "loader threads; never changes results") \
+  X(threads, Int, 0, 0, 1024, "", "intra-op threads; 0 = LibTorch's default") \
   X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", "steps between checkpoints; 0 = end of each epoch only") \
-  X(log_every, Int, 50, 1, kConfigIntMax, "", "steps between progress lines (non-TTY)")           \
-  X(trace_every, Int, 50, 1, kConfigIntMax, "", "steps between state hashes in trace.jsonl")      \
+  X(log_every, Int, 50, 1, kConfigIntMax, "", "steps between progress lines (non-TTY)") \
+  X(trace_every, Int, 50, 1, kConfigIntMax, "", "steps between state hashes in trace.jsonl") \
   X(progress, Bool, true, 0, 0, "", "progress on stderr")
 
 // The sections, in schema order: X(section name, struct, table).
-#define MLTRAIN_CONFIG_SECTIONS(X)                                                                \
-  X(data, DataConfig, MLTRAIN_CONFIG_DATA)                                                        \
-  X(tokenizer, TokenizerConfig, MLTRAIN_CONFIG_TOKENIZER)                                         \
-  X(model, ModelConfig, MLTRAIN_CONFIG_MODEL)                                                     \
-  X(training, TrainingConfig, MLTRAIN_CONFIG_TRAINING)                                            \
+#define MLTRAIN_CONFIG_SECTIONS(X) \
+  X(data, DataConfig, MLTRAIN_CONFIG_DATA) \
+  X(tokenizer, TokenizerConfig, MLTRAIN_CONFIG_TOKENIZER) \
+  X(model, ModelConfig, MLTRAIN_CONFIG_MODEL) \
+  X(training, TrainingConfig, MLTRAIN_CONFIG_TRAINING) \
   X(runtime, RuntimeConfig, MLTRAIN_CONFIG_RUNTIME)
 // clang-format on
 
@@ -190,8 +189,8 @@ const std::vector<std::string>& config_keys();
 std::string suggest_key(const std::string& key);
 
 // The config as a JSON Schema (draft 2020-12) document, for editors that
-// validate YAML and JSON config files.
-nlohmann::json config_json_schema();
+// validate YAML and JSON config files. Keys in table order.
+nlohmann::ordered_json config_json_schema();
 
 // A "KEY=V1,V2,..." list (verify --vary, sweep --grid). `flag` names the
 // option in errors. Every value is checked as an override of `base`, so a bad

@@ -11,12 +11,11 @@
 #define MLTRAIN_DATA_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "mltrain/config.h"
 
@@ -89,9 +88,9 @@ class Vocab {
 };
 
 struct EncodedSplit {
-  std::string name;                           // train|val|test
+  std::string name;                            // train|val|test
   std::vector<std::vector<std::int32_t>> ids;  // token ids per example
-  std::vector<std::int64_t> labels;           // class index per example
+  std::vector<std::int64_t> labels;            // class index per example
   std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
 };
 

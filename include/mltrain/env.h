@@ -3,9 +3,8 @@
 #ifndef MLTRAIN_ENV_H_
 #define MLTRAIN_ENV_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mltrain {
 

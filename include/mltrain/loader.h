@@ -31,10 +31,10 @@ enum class BatchLayout {
 };
 
 struct Batch {
-  torch::Tensor tokens;   // kBag: (N,) int64; kPadded: (B, T) int64
-  torch::Tensor offsets;  // kBag: (B,) int64, start of each sample in tokens
-  torch::Tensor mask;     // kPadded: (B, T) bool, true = real token
-  torch::Tensor labels;   // (B,) int64
+  torch::Tensor tokens;    // kBag: (N,) int64; kPadded: (B, T) int64
+  torch::Tensor offsets;   // kBag: (B,) int64, start of each sample in tokens
+  torch::Tensor mask;      // kPadded: (B, T) bool, true = real token
+  torch::Tensor labels;    // (B,) int64
   std::int64_t index = 0;  // batch index within the epoch
   std::int64_t size() const { return labels.size(0); }
 };

@@ -5,10 +5,9 @@
 #ifndef MLTRAIN_RECORDS_H_
 #define MLTRAIN_RECORDS_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 
@@ -17,11 +16,11 @@ namespace mltrain {
 // (a process killed mid-write) is ignored.
 struct RunRecord {
   std::string dir;
-  nlohmann::json config;   // config.json: the identity (hashed for the run id)
-  nlohmann::json run;      // run.json: status, runtime, seeding, attempts
-  nlohmann::json env;      // env.json: environment manifest
-  nlohmann::json data;     // data.json: data fingerprints
-  nlohmann::json summary;  // summary.json: final metrics and state hash
+  nlohmann::json config;                // config.json: the identity (hashed for the run id)
+  nlohmann::json run;                   // run.json: status, runtime, seeding, attempts
+  nlohmann::json env;                   // env.json: environment manifest
+  nlohmann::json data;                  // data.json: data fingerprints
+  nlohmann::json summary;               // summary.json: final metrics and state hash
   std::vector<nlohmann::json> metrics;  // metrics.jsonl: one object per epoch
   std::vector<nlohmann::json> trace;    // trace.jsonl: one object per step
 

@@ -52,10 +52,9 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace at {
 class Tensor;
@@ -73,12 +72,12 @@ class Optimizer;
 namespace mltrain {
 
 struct RunOptions {
-  std::string output_dir = "runs";  // the run goes to <output_dir>/<run_id>/ ...
-  std::string dir;                  // ... or exactly here, when not empty
-  bool rerun = false;  // a completed run: train again into <dir>/reruns/<n>/
-  std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = at record_epoch only
-  std::int64_t trace_every = 50;      // state hash in the trace every N steps
-  std::vector<std::string> command_line;          // recorded per attempt in run.json
+  std::string output_dir = "runs";        // the run goes to <output_dir>/<run_id>/ ...
+  std::string dir;                        // ... or exactly here, when not empty
+  bool rerun = false;                     // a completed run: train again into <dir>/reruns/<n>/
+  std::int64_t checkpoint_every = 0;      // steps between checkpoints; 0 = at record_epoch only
+  std::int64_t trace_every = 50;          // state hash in the trace every N steps
+  std::vector<std::string> command_line;  // recorded per attempt in run.json
   nlohmann::json runtime = nlohmann::json::object();  // execution settings, run.json "runtime"
   nlohmann::json data = nullptr;  // data.json (fingerprints); checked against on resume
   std::string trainer;            // who trains, recorded in run.json ("" = this program)

@@ -4,9 +4,8 @@
 #define MLTRAIN_SEED_H_
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mltrain {
 

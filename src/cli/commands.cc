@@ -29,8 +29,8 @@ int cmd_config(const ConfigSources& s, bool json, bool schema) {
   }
   Config cfg = resolve_config(s);
   if (json) {
-    nlohmann::json j = {{"run_id", cfg.run_id()}, {"canonical", cfg.canonical()},
-                        {"config", cfg.to_json()}};
+    nlohmann::json j = {
+        {"run_id", cfg.run_id()}, {"canonical", cfg.canonical()}, {"config", cfg.to_json()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }

@@ -22,8 +22,9 @@ int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
   if (a.has_command) {
     const ConfigSources& s = a.sources;
     if (!s.file.empty() || s.seed || s.deterministic || !s.overrides.empty()) {
-      fail_usage("verify -- COMMAND: -c, --seed, --deterministic and KEY=VALUE configure "
-                 "ml-train's own trainer; give the command its own arguments after --");
+      fail_usage(
+          "verify -- COMMAND: -c, --seed, --deterministic and KEY=VALUE configure "
+          "ml-train's own trainer; give the command its own arguments after --");
     }
     r = verify_command(a.command, o);
   } else {
@@ -33,7 +34,9 @@ int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
     r = verify(resolve_config(a.sources), o);
   }
   if (a.json) {
-    std::cout << nlohmann::json{{"identical", r.identical}, {"dir", r.dir}, {"runs", r.runs},
+    std::cout << nlohmann::json{{"identical", r.identical},
+                                {"dir", r.dir},
+                                {"runs", r.runs},
                                 {"divergence", r.divergence}}
                      .dump(2)
               << "\n";

@@ -1,8 +1,8 @@
 // ml-train: main -> real_main -> parse flags -> run a subcommand.
-#include <CLI/CLI.hpp>
 #include <malloc.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
 #include "build_info.h"
+#include "cli/commands.h"
 #include "mltrain/error.h"
 
 namespace cli = mltrain::cli;
@@ -83,17 +83,18 @@ struct SourceFlags {
 
 int real_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  static const std::set<std::string> kCommands = {"train",     "config", "env",  "verify",
-                                                  "reproduce", "diff",   "sweep",  "runs", "report"};
+  static const std::set<std::string> kCommands = {"train", "config", "env",  "verify", "reproduce",
+                                                  "diff",  "sweep",  "runs", "report"};
   static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
   // `ml-train --seed 123` means `ml-train train --seed 123`.
   if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
     args.insert(args.begin(), "train");
   }
 
-  CLI::App app{"ml-train: reproducible text-classification experiments on LibTorch.\n"
-               "With no subcommand, `ml-train [flags]` means `ml-train train [flags]`.",
-               "ml-train"};
+  CLI::App app{
+      "ml-train: reproducible text-classification experiments on LibTorch.\n"
+      "With no subcommand, `ml-train [flags]` means `ml-train train [flags]`.",
+      "ml-train"};
   app.set_version_flag("--version", std::string(MLTRAIN_VERSION));
   app.require_subcommand(1);
 
@@ -131,8 +132,9 @@ int real_main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   add_repeatable(verify, "--vary", verify_args.vary,
                  "runtime KEY=V1,V2,... whose values must not change results (repeatable)");
-  verify->add_option("--interrupt-at", verify_args.interrupt_at,
-                     "SIGKILL one run at this step, resume it, require the same result")
+  verify
+      ->add_option("--interrupt-at", verify_args.interrupt_at,
+                   "SIGKILL one run at this step, resume it, require the same result")
       ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 40));
   verify->add_option("--perturb", verify_args.perturb,
                      "self-test: perturb parameter TENSOR after step STEP in the last repeat "
@@ -160,7 +162,8 @@ int real_main(int argc, char** argv) {
   cli::SweepArgs sweep_args;
   SourceFlags sweep_flags;
   CLI::App* sweep = app.add_subcommand(
-      "sweep", "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
+      "sweep",
+      "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
   sweep_flags.add_to(sweep);
   add_repeatable(sweep, "--grid", sweep_args.grid,
                  "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")
@@ -175,7 +178,8 @@ int real_main(int argc, char** argv) {
   bool runs_json = false;
   CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
   runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
-  runs->add_option("--output-dir", runs_output_dir, "directory to list (default: runtime.output_dir)");
+  runs->add_option("--output-dir", runs_output_dir,
+                   "directory to list (default: runtime.output_dir)");
   add_repeatable(runs, "--where", runs_where, "config KEY=VALUE filter (repeatable)");
   runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
   runs->add_flag("--json", runs_json, "print the rows as JSON");

@@ -54,16 +54,21 @@ KeySpec make_spec(const char* name, ConfigKind kind, double lo, double hi, const
 json get_value(const KeySpec& s, const Config& c) {
   void* p = s.field(const_cast<Config&>(c));
   switch (s.key.kind) {
-    case ConfigKind::kBool: return *static_cast<bool*>(p);
-    case ConfigKind::kInt: return *static_cast<std::int64_t*>(p);
-    case ConfigKind::kSeed: return *static_cast<std::uint64_t*>(p);
-    case ConfigKind::kFloat: return *static_cast<double*>(p);
+    case ConfigKind::kBool:
+      return *static_cast<bool*>(p);
+    case ConfigKind::kInt:
+      return *static_cast<std::int64_t*>(p);
+    case ConfigKind::kSeed:
+      return *static_cast<std::uint64_t*>(p);
+    case ConfigKind::kFloat:
+      return *static_cast<double*>(p);
     case ConfigKind::kOptString: {
       const auto& v = *static_cast<std::string*>(p);
       return v.empty() ? json(nullptr) : json(v);
     }
     case ConfigKind::kString:
-    case ConfigKind::kChoice: return *static_cast<std::string*>(p);
+    case ConfigKind::kChoice:
+      return *static_cast<std::string*>(p);
   }
   return nullptr;
 }
@@ -72,21 +77,31 @@ json get_value(const KeySpec& s, const Config& c) {
 void set_value(const KeySpec& s, Config* c, const json& v) {
   void* p = s.field(*c);
   switch (s.key.kind) {
-    case ConfigKind::kBool: *static_cast<bool*>(p) = v.get<bool>(); return;
-    case ConfigKind::kInt: *static_cast<std::int64_t*>(p) = v.get<std::int64_t>(); return;
-    case ConfigKind::kSeed: *static_cast<std::uint64_t*>(p) = v.get<std::uint64_t>(); return;
-    case ConfigKind::kFloat: *static_cast<double*>(p) = v.get<double>(); return;
+    case ConfigKind::kBool:
+      *static_cast<bool*>(p) = v.get<bool>();
+      return;
+    case ConfigKind::kInt:
+      *static_cast<std::int64_t*>(p) = v.get<std::int64_t>();
+      return;
+    case ConfigKind::kSeed:
+      *static_cast<std::uint64_t*>(p) = v.get<std::uint64_t>();
+      return;
+    case ConfigKind::kFloat:
+      *static_cast<double*>(p) = v.get<double>();
+      return;
     case ConfigKind::kOptString:
       *static_cast<std::string*>(p) = v.is_null() ? "" : v.get<std::string>();
       return;
     case ConfigKind::kString:
-    case ConfigKind::kChoice: *static_cast<std::string*>(p) = v.get<std::string>(); return;
+    case ConfigKind::kChoice:
+      *static_cast<std::string*>(p) = v.get<std::string>();
+      return;
   }
 }
 
 // The table, bound to the fields, in declaration order.
-#define ROW(path, member, name, kind, def, lo, hi, choices, doc)                   \
-  make_spec(path, ConfigKind::k##kind, lo, hi, choices, doc,                       \
+#define ROW(path, member, name, kind, def, lo, hi, choices, doc) \
+  make_spec(path, ConfigKind::k##kind, lo, hi, choices, doc,     \
             [](Config& c) -> void* { return &c.member; }),
 #define ROOT_ROW(name, ...) ROW(#name, name, name, __VA_ARGS__)
 #define DATA_ROW(name, ...) ROW("data." #name, data.name, name, __VA_ARGS__)
@@ -160,12 +175,18 @@ std::string unknown_key_message(const std::string& key) {
 
 std::string type_name(const ConfigKey& s) {
   switch (s.kind) {
-    case ConfigKind::kBool: return "true or false";
-    case ConfigKind::kInt: return "an integer";
-    case ConfigKind::kSeed: return "an integer in [0, 18446744073709551615]";
-    case ConfigKind::kFloat: return "a number";
-    case ConfigKind::kString: return "a string";
-    case ConfigKind::kOptString: return "a string or null";
+    case ConfigKind::kBool:
+      return "true or false";
+    case ConfigKind::kInt:
+      return "an integer";
+    case ConfigKind::kSeed:
+      return "an integer in [0, 18446744073709551615]";
+    case ConfigKind::kFloat:
+      return "a number";
+    case ConfigKind::kString:
+      return "a string";
+    case ConfigKind::kOptString:
+      return "a string or null";
     case ConfigKind::kChoice: {
       std::string out = "one of ";
       for (std::size_t i = 0; i < s.choices.size(); ++i) {
@@ -261,8 +282,8 @@ bool parse_seed(const std::string& t, std::uint64_t* out) {
 // Coerces a YAML scalar (as text, `plain` = not quoted) to the key's type.
 json coerce_scalar(const std::string& where, const ConfigKey& s, const std::string& text,
                    bool plain) {
-  const bool is_null = plain && (text.empty() || text == "~" || text == "null" ||
-                                 text == "Null" || text == "NULL");
+  const bool is_null =
+      plain && (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL");
   switch (s.kind) {
     case ConfigKind::kBool:
       if (plain && (text == "true" || text == "True" || text == "TRUE")) return true;
@@ -411,7 +432,8 @@ std::string line_col(const std::string& text, std::size_t byte) {
 }
 
 void apply_file(const std::string& path, json* tree) {
-  if (is_directory(path)) fail_usage(path + ": is a directory, expected a YAML or JSON config file");
+  if (is_directory(path))
+    fail_usage(path + ": is a directory, expected a YAML or JSON config file");
   if (!path_exists(path)) fail_usage(path + ": config file not found");
   std::string text = read_file(path);
   bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
@@ -452,22 +474,24 @@ void check_cross_keys(const Config& c) {
   }
   // Sizes that pass their own ranges can still multiply to a model no machine
   // holds; say so here rather than failing on allocation.
-  const double e = static_cast<double>(c.model.embed_dim), h = static_cast<double>(c.model.hidden_dim);
+  const double e = static_cast<double>(c.model.embed_dim),
+               h = static_cast<double>(c.model.hidden_dim);
   const double layers = static_cast<double>(c.model.num_layers);
   const double dense = 4 * e * e * layers + 3 * e * h * layers + h * h +
                        static_cast<double>(c.tokenizer.max_len) * e;
   const double embedding = std::min(static_cast<double>(c.tokenizer.max_vocab), 2e6) * e;
   if (dense + embedding > 1.5e9) {
-    fail_usage("keys 'model.embed_dim'/'model.hidden_dim'/'tokenizer.max_vocab': the model would "
-               "have about " + fmt_number(std::floor((dense + embedding) / 1e6)) +
-               " million parameters (limit 1500 million)");
+    fail_usage(
+        "keys 'model.embed_dim'/'model.hidden_dim'/'tokenizer.max_vocab': the model would "
+        "have about " +
+        fmt_number(std::floor((dense + embedding) / 1e6)) +
+        " million parameters (limit 1500 million)");
   }
   if (c.model.arch == "transformer" && c.model.embed_dim % c.model.num_heads != 0) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));
   }
 }
-
 
 Config finish(const json& tree) {
   Config c;
@@ -495,10 +519,9 @@ void apply_override_tree(json* tree, const std::string& kv) {
   if (s == nullptr) {
     if (is_section(key)) {
       fail_usage(where + ": '" + key + "' is a section; set one of its keys, e.g. " + key + "." +
-                 leaf_name(*std::find_if(config_keys().begin(), config_keys().end(),
-                                         [&](const std::string& k) {
-                                           return k.rfind(key + ".", 0) == 0;
-                                         })));
+                 leaf_name(*std::find_if(
+                     config_keys().begin(), config_keys().end(),
+                     [&](const std::string& k) { return k.rfind(key + ".", 0) == 0; })));
     }
     fail_usage(where + ": " + unknown_key_message(key));
   }
@@ -629,20 +652,23 @@ std::string suggest_key(const std::string& key) {
   return best_d <= limit ? best : "";
 }
 
-nlohmann::json config_json_schema() {
-  json root = {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
-               {"title", "ml-train config"},
-               {"description",
-                "A YAML or JSON config file for ml-train. Every key is optional; a missing key "
-                "keeps its default. runtime.* keys are execution settings, not part of the run "
-                "identity."},
-               {"type", "object"},
-               {"additionalProperties", false},
-               {"properties", json::object()}};
+nlohmann::ordered_json config_json_schema() {
+  using ojson = nlohmann::ordered_json;
+  ojson root = {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+                {"title", "ml-train config"},
+                {"description",
+                 "A YAML or JSON config file for ml-train. Every key is optional; a missing key "
+                 "keeps its default. runtime.* keys are execution settings, not part of the run "
+                 "identity."},
+                {"type", "object"},
+                {"additionalProperties", false},
+                {"properties", ojson::object()}};
   for (const ConfigKey& k : config_table()) {
-    json p = {{"description", k.doc}, {"default", k.default_value}};
+    ojson p = {{"description", k.doc}, {"default", ojson(k.default_value)}};
     switch (k.kind) {
-      case ConfigKind::kBool: p["type"] = "boolean"; break;
+      case ConfigKind::kBool:
+        p["type"] = "boolean";
+        break;
       case ConfigKind::kSeed:
         p["type"] = "integer";
         p["minimum"] = 0;
@@ -651,26 +677,35 @@ nlohmann::json config_json_schema() {
       case ConfigKind::kInt:
       case ConfigKind::kFloat:
         p["type"] = k.kind == ConfigKind::kInt ? "integer" : "number";
-        p["minimum"] = k.kind == ConfigKind::kInt ? json(static_cast<std::int64_t>(k.min)) : json(k.min);
+        p["minimum"] =
+            k.kind == ConfigKind::kInt ? ojson(static_cast<std::int64_t>(k.min)) : ojson(k.min);
         if (std::isfinite(k.max)) {
           p["maximum"] =
-              k.kind == ConfigKind::kInt ? json(static_cast<std::int64_t>(k.max)) : json(k.max);
+              k.kind == ConfigKind::kInt ? ojson(static_cast<std::int64_t>(k.max)) : ojson(k.max);
         }
         break;
-      case ConfigKind::kString: p["type"] = "string"; p["minLength"] = 1; break;
-      case ConfigKind::kOptString: p["type"] = json::array({"string", "null"}); break;
-      case ConfigKind::kChoice: p["type"] = "string"; p["enum"] = k.choices; break;
+      case ConfigKind::kString:
+        p["type"] = "string";
+        p["minLength"] = 1;
+        break;
+      case ConfigKind::kOptString:
+        p["type"] = ojson::array({"string", "null"});
+        break;
+      case ConfigKind::kChoice:
+        p["type"] = "string";
+        p["enum"] = k.choices;
+        break;
     }
     const auto dot = k.name.find('.');
     if (dot == std::string::npos) {
       root["properties"][k.name] = p;
       continue;
     }
-    json& section = root["properties"][k.name.substr(0, dot)];
+    ojson& section = root["properties"][k.name.substr(0, dot)];
     if (section.is_null()) {
-      section = {{"type", json::array({"object", "null"})},
+      section = {{"type", ojson::array({"object", "null"})},
                  {"additionalProperties", false},
-                 {"properties", json::object()}};
+                 {"properties", ojson::object()}};
     }
     section["properties"][k.name.substr(dot + 1)] = p;
   }
@@ -687,7 +722,8 @@ KeyValues parse_key_values(const std::string& spec, const std::string& flag, con
   std::size_t pos = 0;
   while (true) {
     const auto comma = list.find(',', pos);
-    std::string value = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string value =
+        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (value.empty()) {
       fail_usage(where + ": empty value at position " + std::to_string(kv.values.size() + 1) +
                  " (expected KEY=V1,V2,... with no empty entries)");

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <fstream>
 
-#include "mltrain/error.h"
 #include "core/hash.h"
+#include "mltrain/error.h"
 
 namespace mltrain {
 namespace {
@@ -150,8 +150,9 @@ TEST(ConfigTable, DrivesDefaultsJsonAndYaml) {
     SCOPED_TRACE(k.name);
     EXPECT_FALSE(k.doc.empty());
     const auto dot = k.name.find('.');
-    const nlohmann::json v =
-        dot == std::string::npos ? j.at(k.name) : j.at(k.name.substr(0, dot)).at(k.name.substr(dot + 1));
+    const nlohmann::json v = dot == std::string::npos
+                                 ? j.at(k.name)
+                                 : j.at(k.name.substr(0, dot)).at(k.name.substr(dot + 1));
     EXPECT_EQ(v, k.default_value);
     EXPECT_EQ(k.runtime, k.name.rfind("runtime.", 0) == 0);
     const std::string leaf = dot == std::string::npos ? k.name : k.name.substr(dot + 1);
@@ -177,7 +178,7 @@ TEST(ConfigTable, DrivesDefaultsJsonAndYaml) {
 }
 
 TEST(ConfigTable, JsonSchemaDescribesEveryKey) {
-  const nlohmann::json schema = config_json_schema();
+  const nlohmann::json schema(config_json_schema());
   EXPECT_EQ(schema["additionalProperties"], false);
   for (const ConfigKey& k : config_table()) {
     SCOPED_TRACE(k.name);

@@ -2,9 +2,8 @@
 #ifndef MLTRAIN_SRC_CORE_FORMAT_H_
 #define MLTRAIN_SRC_CORE_FORMAT_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mltrain {
 

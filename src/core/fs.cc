@@ -1,11 +1,10 @@
 #include "core/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <cerrno>
 #include <cstring>
@@ -138,7 +137,8 @@ void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {
     ::close(fd_);
     fd_ = -1;
     fail_usage(path + ": holds " + std::to_string(cur) + " bytes but the checkpoint recorded " +
-               std::to_string(keep_bytes) + "; the run directory is damaged (train into a new "
+               std::to_string(keep_bytes) +
+               "; the run directory is damaged (train into a new "
                "output_dir)");
   }
   if (cur > keep_bytes) {

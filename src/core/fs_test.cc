@@ -1,7 +1,7 @@
 #include "core/fs.h"
 
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <vector>

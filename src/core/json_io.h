@@ -2,10 +2,9 @@
 #ifndef MLTRAIN_SRC_CORE_JSON_IO_H_
 #define MLTRAIN_SRC_CORE_JSON_IO_H_
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 

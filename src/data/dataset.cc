@@ -7,10 +7,10 @@
 #include <set>
 #include <thread>
 
-#include "mltrain/data.h"
-#include "mltrain/error.h"
 #include "core/hash.h"
 #include "core/paths.h"
+#include "mltrain/data.h"
+#include "mltrain/error.h"
 
 namespace mltrain {
 namespace {
@@ -59,8 +59,13 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
 nlohmann::json file_json(const std::string& split, const std::string& path, const TextFile& f) {
   char real[PATH_MAX];
   const std::string resolved = ::realpath(f.path.c_str(), real) ? real : f.path;
-  return {{"split", split},   {"path", path},        {"resolved", resolved}, {"format", f.format},
-          {"gzip", f.gzip},   {"sha256", f.sha256},  {"bytes", f.bytes},
+  return {{"split", split},
+          {"path", path},
+          {"resolved", resolved},
+          {"format", f.format},
+          {"gzip", f.gzip},
+          {"sha256", f.sha256},
+          {"bytes", f.bytes},
           {"rows", static_cast<std::int64_t>(f.rows.size())},
           {"repaired_utf8_rows", f.repaired_utf8_rows}};
 }
@@ -76,7 +81,8 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   // shipped data directory (core/paths.h); the identity keeps them as written.
   TextFile train =
       read_examples(require_data_file(d.train_path), d.format, d.text_field, d.label_field);
-  TextFile val = read_examples(require_data_file(d.val_path), d.format, d.text_field, d.label_field);
+  TextFile val =
+      read_examples(require_data_file(d.val_path), d.format, d.text_field, d.label_field);
   TextFile test;
   bool has_test = !d.test_path.empty();
   if (has_test) {

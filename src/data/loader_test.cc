@@ -18,7 +18,8 @@ EncodedSplit make_split(int n) {
   return s;
 }
 
-std::vector<Batch> epoch_batches(DeterministicLoader& l, std::int64_t epoch, std::int64_t from = 0) {
+std::vector<Batch> epoch_batches(DeterministicLoader& l, std::int64_t epoch,
+                                 std::int64_t from = 0) {
   std::vector<Batch> out;
   l.start_epoch(epoch, from);
   Batch b;

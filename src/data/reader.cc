@@ -3,16 +3,17 @@
 
 #include <cstring>
 
-#include "mltrain/data.h"
-#include "mltrain/error.h"
 #include "core/fs.h"
 #include "core/hash.h"
+#include "mltrain/data.h"
+#include "mltrain/error.h"
 
 namespace mltrain {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string resolve_format(const std::string& path, const std::string& format) {
@@ -21,7 +22,8 @@ std::string resolve_format(const std::string& path, const std::string& format) {
   if (ends_with(p, ".jsonl") || ends_with(p, ".json") || ends_with(p, ".ndjson")) return "jsonl";
   if (ends_with(p, ".csv")) return "csv";
   if (ends_with(p, ".tsv") || ends_with(p, ".tab")) return "tsv";
-  fail_usage(path + ": cannot tell the format from the name (expected .jsonl, .csv or .tsv, "
+  fail_usage(path +
+             ": cannot tell the format from the name (expected .jsonl, .csv or .tsv, "
              "optionally .gz); set data.format");
 }
 
@@ -57,8 +59,8 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
     } catch (const nlohmann::json::parse_error& e) {
       std::string msg = e.what();
       auto p = msg.find("syntax error");
-      fail_usage(path + ":" + std::to_string(line) + ": invalid JSON: " +
-                 (p == std::string::npos ? msg : msg.substr(p)));
+      fail_usage(path + ":" + std::to_string(line) +
+                 ": invalid JSON: " + (p == std::string::npos ? msg : msg.substr(p)));
     }
     std::string where = path + ":" + std::to_string(line);
     if (!j.is_object()) fail_usage(where + ": expected a JSON object per line");
@@ -66,7 +68,8 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
     if (t == j.end()) fail_usage(where + ": missing field '" + text_field + "' (data.text_field)");
     if (!t->is_string()) fail_usage(where + ": field '" + text_field + "' must be a string");
     auto l = j.find(label_field);
-    if (l == j.end()) fail_usage(where + ": missing field '" + label_field + "' (data.label_field)");
+    if (l == j.end())
+      fail_usage(where + ": missing field '" + label_field + "' (data.label_field)");
     std::string label = field_as_label(*l);
     if (label.empty()) {
       fail_usage(where + ": field '" + label_field + "' must be a non-empty string or an integer");
@@ -83,8 +86,7 @@ void read_jsonl(const std::string& path, const std::string& text, const std::str
 // RFC 4180 records with `delim`; fields may be quoted ("" escapes a quote)
 // and quoted fields may hold delimiters and newlines. CRLF or LF line ends.
 void read_delimited(const std::string& path, const std::string& text, char delim,
-                    const std::string& text_field, const std::string& label_field,
-                    TextFile* out) {
+                    const std::string& text_field, const std::string& label_field, TextFile* out) {
   std::size_t pos = 0;
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) pos = 3;  // UTF-8 BOM
   std::int64_t line = 1;
@@ -170,12 +172,11 @@ void read_delimited(const std::string& path, const std::string& text, char delim
     if (fields.size() == 1 && fields[0].empty()) continue;  // blank line
     if (fields.size() != header.size()) {
       fail_usage(path + ":" + std::to_string(rec_line) + ": expected " +
-                 std::to_string(header.size()) + " fields, found " +
-                 std::to_string(fields.size()));
+                 std::to_string(header.size()) + " fields, found " + std::to_string(fields.size()));
     }
     if (fields[lc].empty()) {
-      fail_usage(path + ":" + std::to_string(rec_line) + ": empty label in column '" +
-                 label_field + "'");
+      fail_usage(path + ":" + std::to_string(rec_line) + ": empty label in column '" + label_field +
+                 "'");
     }
     Example ex;
     ex.label = fields[lc];  // copied: text and label may be the same column

@@ -59,8 +59,8 @@ TEST(Reader, CsvRfc4180) {
 }
 
 TEST(Reader, Tsv) {
-  auto f = read_examples(write_temp("a.tsv", "text\tlabel\nhi there\tham\n"), "auto", "text",
-                         "label");
+  auto f =
+      read_examples(write_temp("a.tsv", "text\tlabel\nhi there\tham\n"), "auto", "text", "label");
   ASSERT_EQ(f.rows.size(), 1u);
   EXPECT_EQ(f.rows[0].text, "hi there");
 }

@@ -14,8 +14,8 @@ std::vector<std::string> tok(const std::string& text, TokenizerConfig cfg = {}) 
 
 TEST(Tokenizer, WordSplitsPunctuationAndLowercases) {
   EXPECT_EQ(tok("Hello, World! It's <b>FREE</b>: 100%"),
-            (std::vector<std::string>{"hello", ",", "world", "!", "it", "'", "s", "b", "free",
-                                      "b", "100"}));
+            (std::vector<std::string>{"hello", ",", "world", "!", "it", "'", "s", "b", "free", "b",
+                                      "100"}));
   TokenizerConfig keep;
   keep.lowercase = false;
   EXPECT_EQ(tok("Hi there", keep), (std::vector<std::string>{"Hi", "there"}));

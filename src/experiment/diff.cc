@@ -75,8 +75,8 @@ TraceDivergence first_trace_divergence(const std::vector<json>& a, const std::ve
       if (std::string(f) == "state" && (va.is_null() || vb.is_null())) continue;
       if (va != vb) {
         const json step = field(a[i], "step");
-        d.step = step.is_number_integer() ? step.get<std::int64_t>()
-                                          : static_cast<std::int64_t>(i + 1);
+        d.step =
+            step.is_number_integer() ? step.get<std::int64_t>() : static_cast<std::int64_t>(i + 1);
         d.field = f;
         d.a = str(va);
         d.b = str(vb);
@@ -222,8 +222,8 @@ std::string format_diff(const json& d) {
     o << "trace: first diverging step " << t["first_diverging_step"].get<std::int64_t>() << " ("
       << str(t["field"]) << ": " << str(t["a"]) << " vs " << str(t["b"]) << ")\n";
   }
-  o << "state hash: " << str(d["state_hash"]["a"]) << " vs " << str(d["state_hash"]["b"])
-    << " -> " << (d["state_hash_match"].get<bool>() ? "match" : "DIFFER") << "\n";
+  o << "state hash: " << str(d["state_hash"]["a"]) << " vs " << str(d["state_hash"]["b"]) << " -> "
+    << (d["state_hash_match"].get<bool>() ? "match" : "DIFFER") << "\n";
   return o.str();
 }
 

@@ -52,7 +52,8 @@ TEST(RunChildren, RunsAtMostJobsAtATimeAndKeepsOrder) {
   for (int i = 0; i < 5; ++i) {
     const std::string me = dir + "/running." + std::to_string(i);
     specs.push_back(sh("touch " + me + "; ls " + dir + " | grep -c running > " + dir + "/count." +
-                           std::to_string(i) + "; sleep 0.2; rm " + me + "; exit " + std::to_string(i),
+                           std::to_string(i) + "; sleep 0.2; rm " + me + "; exit " +
+                           std::to_string(i),
                        dir + "/log"));
   }
   std::vector<ChildResult> r = run_children(specs, 2);

@@ -43,12 +43,14 @@ std::string svg_chart(const std::string& title,
     << "<text x='2' y='" << T + 5 << "' font-size='11'>" << text(json(hi)) << "</text>"
     << "<text x='2' y='" << H - B << "' font-size='11'>" << text(json(lo)) << "</text>"
     << "<text x='" << L << "' y='" << H - 10 << "' font-size='11'>epoch 1</text>"
-    << "<text x='" << W - R - 50 << "' y='" << H - 10 << "' font-size='11'>epoch " << n << "</text>";
+    << "<text x='" << W - R - 50 << "' y='" << H - 10 << "' font-size='11'>epoch " << n
+    << "</text>";
   for (std::size_t k = 0; k < series.size(); ++k) {
     o << "<polyline fill='none' stroke-width='2' stroke='" << kColors[k % 4] << "' points='";
     const auto& ys = series[k].second;
     for (std::size_t i = 0; i < ys.size(); ++i) {
-      double x = L + (n > 1 ? (W - L - R) * static_cast<double>(i) / static_cast<double>(n - 1) : 0);
+      double x =
+          L + (n > 1 ? (W - L - R) * static_cast<double>(i) / static_cast<double>(n - 1) : 0);
       double y = H - B - (H - T - B) * (ys[i] - lo) / (hi - lo);
       o << x << "," << y << " ";
     }
@@ -68,7 +70,8 @@ std::string page(const std::string& title, const std::string& body) {
          body + "\n</body></html>\n";
 }
 
-std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+std::string table(const std::vector<std::string>& head,
+                  const std::vector<std::vector<std::string>>& rows) {
   std::ostringstream o;
   o << "<table><tr>";
   for (const auto& h : head) o << "<th>" << esc(h) << "</th>";
@@ -167,8 +170,8 @@ std::string run_report(const RunRecord& r) {
   if (files.is_array()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& f : files) {
-      rows.push_back({text(json_at(f, "split")), text(json_at(f, "path")),
-                      text(json_at(f, "rows")), text(json_at(f, "sha256"))});
+      rows.push_back({text(json_at(f, "split")), text(json_at(f, "path")), text(json_at(f, "rows")),
+                      text(json_at(f, "sha256"))});
     }
     b << "<h2>Data</h2>" << table({"split", "path", "rows", "sha256"}, rows);
     if (!json_at(r.data, "labels").is_null()) {
@@ -211,23 +214,27 @@ std::string run_report(const RunRecord& r) {
 
 std::string sweep_report(const json& s) {
   std::ostringstream b;
-  b << "<h1>Sweep " << esc(text(s["sweep_id"])) << "</h1><h2>Groups (mean &plusmn; sample std over seeds)</h2>";
+  b << "<h1>Sweep " << esc(text(s["sweep_id"]))
+    << "</h1><h2>Groups (mean &plusmn; sample std over seeds)</h2>";
   auto pm = [](const json& v) {
     return v.is_null() ? std::string("-") : text(v["mean"]) + " ± " + text(v["std"]);
   };
   std::vector<std::vector<std::string>> rows;
   for (const auto& g : s["groups"]) {
-    rows.push_back({text(g["group"]), text(g["n"]), pm(g["val_acc"]), pm(g["val_f1"]), pm(g["test_acc"])});
+    rows.push_back(
+        {text(g["group"]), text(g["n"]), pm(g["val_acc"]), pm(g["val_f1"]), pm(g["test_acc"])});
   }
   b << table({"group", "n", "val_acc", "val_f1", "test_acc"}, rows);
   rows.clear();
   for (const auto& r : s["runs"]) {
     std::string ov;
     for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + text(x);
-    rows.push_back({text(r["run_id"]), ov, text(r["status"]), text(r.value("val_acc", json(nullptr))),
-                    text(r.value("test_acc", json(nullptr))), text(r.value("state_hash", json(nullptr)))});
+    rows.push_back(
+        {text(r["run_id"]), ov, text(r["status"]), text(r.value("val_acc", json(nullptr))),
+         text(r.value("test_acc", json(nullptr))), text(r.value("state_hash", json(nullptr)))});
   }
-  b << "<h2>Runs</h2>" << table({"run_id", "overrides", "status", "val_acc", "test_acc", "state_hash"}, rows)
+  b << "<h2>Runs</h2>"
+    << table({"run_id", "overrides", "status", "val_acc", "test_acc", "state_hash"}, rows)
     << "<h2>Base config</h2><pre>" << esc(s["spec"]["base"].dump(2)) << "</pre>";
   return page("ml-train sweep " + text(s["sweep_id"]), b.str());
 }
@@ -239,12 +246,23 @@ std::string html_escape(const std::string& s) {
   o.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o.push_back(c);
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&#39;";
+        break;
+      default:
+        o.push_back(c);
     }
   }
   return o;

@@ -45,7 +45,8 @@ TEST(RenderReport, ARunOfACustomLoopRenders) {
   EXPECT_NE(html.find("accuracy"), std::string::npos);
   EXPECT_NE(html.find("its own program"), std::string::npos);
   std::size_t svgs = 0;
-  for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1))
+    ++svgs;
   EXPECT_EQ(svgs, 2u);  // loss, metrics
 }
 
@@ -55,11 +56,10 @@ TEST(RenderReport, SweepDirectory) {
                             {"run_id", "aaaa1111"},
                             {"status", "completed"},
                             {"val_acc", 0.9}}});
-  write_json_atomic(join_path(dir, "sweep.json"),
-                    {{"sweep_id", "s1"},
-                     {"spec", {{"base", {{"seed", 1}}}}},
-                     {"runs", runs},
-                     {"groups", sweep_groups(runs)}});
+  write_json_atomic(join_path(dir, "sweep.json"), {{"sweep_id", "s1"},
+                                                   {"spec", {{"base", {{"seed", 1}}}}},
+                                                   {"runs", runs},
+                                                   {"groups", sweep_groups(runs)}});
   const std::string html = render_report(dir);
   EXPECT_NE(html.find("training.lr=&lt;x&gt;"), std::string::npos);
   EXPECT_NE(html.find("aaaa1111"), std::string::npos);

@@ -17,7 +17,6 @@ using json = nlohmann::json;
 
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-
 }  // namespace
 
 ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& opt) {
@@ -44,7 +43,8 @@ ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& op
   json full = cfg.to_json();
   const json runtime = json_at(orig.run, "runtime");
   if (runtime.is_object()) {
-    for (auto it = runtime.begin(); it != runtime.end(); ++it) full["runtime"][it.key()] = it.value();
+    for (auto it = runtime.begin(); it != runtime.end(); ++it)
+      full["runtime"][it.key()] = it.value();
   }
 
   // Data: the files must still be what the run saw.
@@ -85,10 +85,10 @@ ReproduceResult reproduce(const std::string& run_dir, const ReproduceOptions& op
   write_json_atomic(cfg_file, full);
   res.dir = join_path(dir, "run");
   const std::string log = join_path(dir, "train.log");
-  ChildResult r = run_child({{opt.self_exe, "train", "-c", cfg_file, "--run-dir", res.dir,
-                              "runtime.progress=false"},
-                             {},
-                             log});
+  ChildResult r = run_child(
+      {{opt.self_exe, "train", "-c", cfg_file, "--run-dir", res.dir, "runtime.progress=false"},
+       {},
+       log});
   if (r.exit_code != 0) {
     fail_run("the re-run failed with exit code " + std::to_string(r.exit_code) + "; see " + log);
   }

@@ -17,7 +17,8 @@ std::string output_dir() {
   const std::string dir = fixtures::temp_dir();
   for (int seed : {1, 2}) {
     for (double lr : {0.01, 0.02}) {
-      FakeRun r = completed_run(4, std::to_string(seed) + std::to_string(lr), 0.8 + lr + seed / 100.0);
+      FakeRun r =
+          completed_run(4, std::to_string(seed) + std::to_string(lr), 0.8 + lr + seed / 100.0);
       r.config["seed"] = seed;
       r.config["training"] = {{"lr", lr}};
       write_run(dir, r);

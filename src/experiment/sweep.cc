@@ -129,7 +129,8 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       }
     }
     run_ids.push_back(c.run_id());
-    std::vector<std::string> argv = {opt.self_exe, "train", "-c", cfg_file, "runtime.progress=false"};
+    std::vector<std::string> argv = {opt.self_exe, "train", "-c", cfg_file,
+                                     "runtime.progress=false"};
     argv.insert(argv.end(), combos[i].begin(), combos[i].end());
     specs.push_back({argv, {}, join_path(res.dir, std::to_string(i + 1) + ".log")});
   }
@@ -148,8 +149,11 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   for (std::size_t i = 0; i < combos.size(); ++i) {
     const std::string dir = join_path(cfg.runtime.output_dir, run_ids[i]);
     const std::string summary_path = join_path(dir, layout::kSummary);
-    json row = {{"overrides", combos[i]}, {"run_id", run_ids[i]}, {"dir", dir},
-                {"exit_code", results[i].exit_code}, {"log", specs[i].log_path}};
+    json row = {{"overrides", combos[i]},
+                {"run_id", run_ids[i]},
+                {"dir", dir},
+                {"exit_code", results[i].exit_code},
+                {"log", specs[i].log_path}};
     if (results[i].exit_code == 0 && path_exists(summary_path)) {
       json s = read_json_file(summary_path);
       row["status"] = "completed";
@@ -166,8 +170,9 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   }
 
   res.groups = sweep_groups(res.runs);
-  write_json_atomic(join_path(res.dir, layout::kSweepFile),
-                    {{"sweep_id", sweep_id}, {"spec", spec}, {"runs", res.runs}, {"groups", res.groups}});
+  write_json_atomic(
+      join_path(res.dir, layout::kSweepFile),
+      {{"sweep_id", sweep_id}, {"spec", spec}, {"runs", res.runs}, {"groups", res.groups}});
 
   if (opt.out) {
     std::ostream& o = *opt.out;
@@ -180,11 +185,12 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
         << "\n";
     }
     o << std::left << std::setw(40) << "group" << std::setw(4) << "n" << std::setw(20) << "val_acc"
-      << std::setw(20) << "val_f1" << "test_acc\n";
+      << std::setw(20) << "val_f1"
+      << "test_acc\n";
     for (const auto& g : res.groups) {
-      o << std::setw(40) << g["group"].get<std::string>() << std::setw(4) << g["n"].get<std::int64_t>()
-        << std::setw(20) << pm(g["val_acc"]) << std::setw(20) << pm(g["val_f1"]) << pm(g["test_acc"])
-        << "\n";
+      o << std::setw(40) << g["group"].get<std::string>() << std::setw(4)
+        << g["n"].get<std::int64_t>() << std::setw(20) << pm(g["val_acc"]) << std::setw(20)
+        << pm(g["val_f1"]) << pm(g["test_acc"]) << "\n";
     }
     o << std::flush;
   }

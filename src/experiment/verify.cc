@@ -35,7 +35,8 @@ struct Attempt {
   bool interrupt = false;         // first invocation stopped and SIGKILLed
 };
 
-std::vector<std::string> with_run_dir(const std::vector<std::string>& argv, const std::string& dir) {
+std::vector<std::string> with_run_dir(const std::vector<std::string>& argv,
+                                      const std::string& dir) {
   std::vector<std::string> out;
   for (std::string a : argv) {
     for (std::size_t p = a.find(kRunDirPlaceholder); p != std::string::npos;
@@ -51,7 +52,6 @@ std::vector<std::string> control_env(const RunControl& c) {
   if (c.empty()) return {};
   return {c.env_entry()};
 }
-
 
 // "STEP:TENSOR" of --perturb.
 void parse_perturb(const std::string& spec, int repeats, RunControl* c) {
@@ -88,8 +88,10 @@ std::string localise(const std::string& dir, const Attempt& a, const Attempt& b,
     }
     dumps.push_back(read_jsonl_file(file));
   }
-  static const std::map<std::string, std::string> kPhase = {
-      {"input", "input batch"}, {"param", "param"}, {"grad", "grad"}, {"optimizer", "optimizer state"}};
+  static const std::map<std::string, std::string> kPhase = {{"input", "input batch"},
+                                                            {"param", "param"},
+                                                            {"grad", "grad"},
+                                                            {"optimizer", "optimizer state"}};
   const std::size_t n = std::min(dumps[0].size(), dumps[1].size());
   for (std::size_t i = 0; i < n; ++i) {
     const json& x = dumps[0][i];
@@ -188,8 +190,9 @@ VerifyResult run_attempts(const std::string& dir, const std::string& title,
   res.runs = json::array();
   for (std::size_t i = 0; i < attempts.size(); ++i) {
     const std::string what = i == 0 ? "" : compare_results(records[0], records[i]);
-    const std::string verdict =
-        i == 0 ? "reference" : what.empty() ? "identical" : "DIFFERS (" + what + ")";
+    const std::string verdict = i == 0         ? "reference"
+                                : what.empty() ? "identical"
+                                               : "DIFFERS (" + what + ")";
     if (!what.empty()) {
       res.identical = false;
       if (first_bad < 0) first_bad = static_cast<std::int64_t>(i);
@@ -227,7 +230,8 @@ VerifyResult run_attempts(const std::string& dir, const std::string& title,
   return res;
 }
 
-std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv, const std::string& perturb) {
+std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv,
+                             const std::string& perturb) {
   if (n < 1) fail_usage("--repeats: expected at least 1");
   std::vector<Attempt> out;
   for (int k = 1; k <= n; ++k) {
@@ -235,8 +239,8 @@ std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv, const 
   }
   if (!perturb.empty()) {
     parse_perturb(perturb, n, &out.back().control);
-    out.back().variation = "perturbed after step " +
-                           std::to_string(out.back().control.perturb_step) + " (self-test)";
+    out.back().variation =
+        "perturbed after step " + std::to_string(out.back().control.perturb_step) + " (self-test)";
   }
   return out;
 }
@@ -255,7 +259,8 @@ bool program_exists(const std::string& program) {
   std::size_t pos = 0;
   while (pos <= dirs.size()) {
     const auto colon = dirs.find(':', pos);
-    const std::string d = dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    const std::string d =
+        dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
     if (::access(join_path(d.empty() ? "." : d, program).c_str(), X_OK) == 0) return true;
     if (colon == std::string::npos) break;
     pos = colon + 1;
@@ -272,12 +277,16 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   for (const auto& v : opt.vary) {
     const KeyValues kv = parse_key_values(v, "--vary", cfg);
     if (kv.key.rfind("runtime.", 0) != 0) {
-      fail_usage("--vary '" + v + "': only runtime.* keys can be varied (other keys are part of "
+      fail_usage("--vary '" + v +
+                 "': only runtime.* keys can be varied (other keys are part of "
                  "the run identity and are expected to change results)");
     }
     for (const auto& value : kv.values) {
-      attempts.push_back({"v" + std::to_string(attempts.size() + 1), kv.key + "=" + value,
-                          {kv.key + "=" + value}, {}, false});
+      attempts.push_back({"v" + std::to_string(attempts.size() + 1),
+                          kv.key + "=" + value,
+                          {kv.key + "=" + value},
+                          {},
+                          false});
     }
   }
   RunControl kill;
@@ -287,13 +296,17 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   add_interrupt(opt.interrupt_at, {}, kill, &attempts);
 
   const std::string run_id = cfg.run_id();
-  const std::string dir = claim_numbered_dir(
-      join_path(join_path(cfg.runtime.output_dir, layout::kVerifyDir), run_id));
+  const std::string dir =
+      claim_numbered_dir(join_path(join_path(cfg.runtime.output_dir, layout::kVerifyDir), run_id));
   const std::string cfg_file = join_path(dir, layout::kFullConfig);
   write_json_atomic(cfg_file, cfg.to_json());
   for (Attempt& a : attempts) {
-    std::vector<std::string> argv = {opt.self_exe, "train",           "-c",
-                                     cfg_file,     "--run-dir",       kRunDirPlaceholder,
+    std::vector<std::string> argv = {opt.self_exe,
+                                     "train",
+                                     "-c",
+                                     cfg_file,
+                                     "--run-dir",
+                                     kRunDirPlaceholder,
                                      "runtime.progress=false"};
     argv.insert(argv.end(), a.argv.begin(), a.argv.end());  // the variation's override
     a.argv = argv;
@@ -304,13 +317,16 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
 VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& opt) {
   if (command.empty()) fail_usage("verify --: no command given");
   if (!opt.vary.empty()) {
-    fail_usage("--vary sets ml-train's own runtime.* keys; with a command, vary its arguments "
-               "yourself");
+    fail_usage(
+        "--vary sets ml-train's own runtime.* keys; with a command, vary its arguments "
+        "yourself");
   }
   bool has_dir = false;
-  for (const auto& a : command) has_dir = has_dir || a.find(kRunDirPlaceholder) != std::string::npos;
+  for (const auto& a : command)
+    has_dir = has_dir || a.find(kRunDirPlaceholder) != std::string::npos;
   if (!has_dir) {
-    fail_usage("verify -- " + command[0] + ": no argument holds {run_dir}; the command must write "
+    fail_usage("verify -- " + command[0] +
+               ": no argument holds {run_dir}; the command must write "
                "its run into the directory verify gives it");
   }
   if (!program_exists(command[0])) {
@@ -323,8 +339,7 @@ VerifyResult verify_command(const std::vector<std::string>& command, const Verif
   for (const auto& a : command) joined += a + '\0';
   const std::string id = "cmd-" + sha1_hex(joined).substr(0, 8);
   const std::string out_dir = opt.output_dir.empty() ? "runs" : opt.output_dir;
-  const std::string dir =
-      claim_numbered_dir(join_path(join_path(out_dir, layout::kVerifyDir), id));
+  const std::string dir = claim_numbered_dir(join_path(join_path(out_dir, layout::kVerifyDir), id));
   return run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
 }
 

@@ -1,8 +1,7 @@
 #include "mltrain/models.h"
 
-#include <torch/torch.h>
-
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 
 #include "mltrain/error.h"
 #include "mltrain/rng.h"
@@ -23,7 +22,8 @@ torch::Tensor stream_dropout(const torch::Tensor& x, double p, std::uint64_t key
     for (std::int64_t i = begin; i < end; ++i) {
       const std::uint64_t u = stream_at(key, static_cast<std::uint64_t>(i));
       m[2 * i] = static_cast<std::uint32_t>(u) >= threshold ? scale : 0.0f;
-      if (2 * i + 1 < n) m[2 * i + 1] = static_cast<std::uint32_t>(u >> 32) >= threshold ? scale : 0.0f;
+      if (2 * i + 1 < n)
+        m[2 * i + 1] = static_cast<std::uint32_t>(u >> 32) >= threshold ? scale : 0.0f;
     }
   });
   return x * mask;
@@ -103,10 +103,10 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   torch::Tensor att = torch::baddbmm(pad.expand({B, H, 1, T}).reshape({B * H, 1, T}), q,
                                      qkv[1].transpose(1, 2));  // (B*H, T, T)
   att = drops_[0](torch::softmax(att, -1));
-  torch::Tensor y = torch::bmm(att, qkv[2])                  // (B*H, T, D)
+  torch::Tensor y = torch::bmm(att, qkv[2])  // (B*H, T, D)
                         .view({B, H, T, D})
                         .transpose(1, 2)
-                        .reshape({B, T, E});                 // (B, T, E)
+                        .reshape({B, T, E});  // (B, T, E)
   torch::Tensor h = norm1_(x + drops_[1](out_(y)));
   return norm2_(h + drops_[3](ff2_(drops_[2](torch::relu(ff1_(h))))));
 }
@@ -128,16 +128,17 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
 
 torch::Tensor TransformerClassifierImpl::forward(const Batch& b) {
   const std::int64_t T = b.tokens.size(1);
-  torch::Tensor positions = torch::arange(T, torch::kInt64);              // (T)
-  torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);     // (B, T, E)
+  torch::Tensor positions = torch::arange(T, torch::kInt64);          // (T)
+  torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);  // (B, T, E)
   // Additive key-padding mask: 0 for tokens, -inf for padding.       (B, 1, 1, T)
-  torch::Tensor pad = torch::zeros(b.mask.sizes(), torch::kFloat)
-                          .masked_fill(b.mask.logical_not(), -std::numeric_limits<float>::infinity())
-                          .view({b.mask.size(0), 1, 1, b.mask.size(1)});
+  torch::Tensor pad =
+      torch::zeros(b.mask.sizes(), torch::kFloat)
+          .masked_fill(b.mask.logical_not(), -std::numeric_limits<float>::infinity())
+          .view({b.mask.size(0), 1, 1, b.mask.size(1)});
   for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, pad);
-  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());                   // (B, T, 1)
-  x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);                          // (B, E)
-  return fc_(drop_(x));                                                  // (B, C)
+  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());  // (B, T, 1)
+  x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);         // (B, E)
+  return fc_(drop_(x));                                 // (B, C)
 }
 
 std::shared_ptr<ClassifierImpl> make_classifier(const Config& cfg, std::int64_t vocab,

@@ -1,13 +1,12 @@
 #include "mltrain/models.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "mltrain/seed.h"
 #include "mltrain/rng.h"
+#include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
-
-#include <ATen/Parallel.h>
 
 namespace mltrain {
 namespace {

@@ -1,7 +1,5 @@
 #include "mltrain/env.h"
 
-#include "build_info.h"
-
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -14,10 +12,12 @@
 #include <torch/version.h>
 
 #include <cstdio>
-#include <thread>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include "build_info.h"
 
 namespace mltrain {
 namespace {
@@ -42,12 +42,14 @@ nlohmann::json cpu_info() {
   std::ifstream in("/proc/cpuinfo");
   std::string line, model, flags;
   while (std::getline(in, line)) {
-    if (model.empty() && line.rfind("model name", 0) == 0) model = trim(line.substr(line.find(':') + 1));
+    if (model.empty() && line.rfind("model name", 0) == 0)
+      model = trim(line.substr(line.find(':') + 1));
     if (flags.empty() && line.rfind("flags", 0) == 0) flags = line.substr(line.find(':') + 1);
     if (!model.empty() && !flags.empty()) break;
   }
-  static const char* kSimd[] = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
-                                "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd"};
+  static const char* kSimd[] = {"sse4_2",   "avx",      "avx2",     "fma",         "f16c",
+                                "avx512f",  "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+                                "amx_tile", "neon",     "asimd"};
   std::set<std::string> have;
   std::istringstream ss(flags);
   std::string f;
@@ -85,12 +87,11 @@ std::string stdlib_name() {
 }
 
 nlohmann::json env_vars() {
-  static const char* kVars[] = {"OMP_NUM_THREADS",      "MKL_NUM_THREADS",
-                                "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
-                                "OPENBLAS_L2_SIZE",     "CUBLAS_WORKSPACE_CONFIG",
-                                "CUDA_VISIBLE_DEVICES", "ATEN_CPU_CAPABILITY",
-                                "KMP_AFFINITY",         "GOMP_CPU_AFFINITY",
-                                "LD_PRELOAD",           "TORCH_CUDNN_V8_API_ENABLED"};
+  static const char* kVars[] = {
+      "OMP_NUM_THREADS",      "MKL_NUM_THREADS",     "OPENBLAS_NUM_THREADS",
+      "OPENBLAS_CORETYPE",    "OPENBLAS_L2_SIZE",    "CUBLAS_WORKSPACE_CONFIG",
+      "CUDA_VISIBLE_DEVICES", "ATEN_CPU_CAPABILITY", "KMP_AFFINITY",
+      "GOMP_CPU_AFFINITY",    "LD_PRELOAD",          "TORCH_CUDNN_V8_API_ENABLED"};
   nlohmann::json out = nlohmann::json::object();
   for (const char* v : kVars) {
     const char* val = std::getenv(v);
@@ -156,7 +157,8 @@ nlohmann::json environment_manifest() {
   if (torch::cuda::is_available()) {
     cuda = {{"device_count", static_cast<int>(torch::cuda::device_count())},
             {"cudnn_version", at::detail::getCUDAHooks().versionCuDNN()}};
-    std::string names = run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
+    std::string names =
+        run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
     cuda["gpus"] = names.empty() ? nlohmann::json(nullptr) : nlohmann::json(names);
   }
   j["cuda"] = cuda;

@@ -16,9 +16,9 @@ nlohmann::json SeedRecord::to_json() const {
           {"deterministic_algorithms", deterministic_algorithms},
           {"cudnn_benchmark", cudnn_benchmark},
           {"cudnn_deterministic", cudnn_deterministic},
-          {"cublas_workspace_config",
-           cublas_workspace_config.empty() ? nlohmann::json(nullptr)
-                                           : nlohmann::json(cublas_workspace_config)},
+          {"cublas_workspace_config", cublas_workspace_config.empty()
+                                          ? nlohmann::json(nullptr)
+                                          : nlohmann::json(cublas_workspace_config)},
           {"streams", streams}};
 }
 
@@ -48,8 +48,9 @@ SeedRecord seed_everything(std::uint64_t seed, bool deterministic) {
     torch::cuda::manual_seed_all(seed);
     r.cuda_devices_seeded = static_cast<int>(torch::cuda::device_count());
   }
-  r.streams = "splitmix64(seed, purpose, epoch, index): shuffle=(seed,'shuffle',epoch), "
-              "token_dropout=(seed,'sample',epoch,sample_index), dropout=(seed,'dropout',step,site)";
+  r.streams =
+      "splitmix64(seed, purpose, epoch, index): shuffle=(seed,'shuffle',epoch), "
+      "token_dropout=(seed,'sample',epoch,sample_index), dropout=(seed,'dropout',step,site)";
   return r;
 }
 

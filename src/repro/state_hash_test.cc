@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/hash.h"

@@ -51,8 +51,8 @@ void check_same_shapes(const std::string& path, const char* problem,
   const auto after = tensor_shapes(m);
   for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
     if (before[i] != after[i]) {
-      fail_usage(path + ": " + problem + ": '" + before[i].first + "' is " +
-                 after[i].second + " in the file, " + before[i].second +
+      fail_usage(path + ": " + problem + ": '" + before[i].first + "' is " + after[i].second +
+                 " in the file, " + before[i].second +
                  " in the model (check model.* and the vocabulary)");
     }
   }
@@ -149,10 +149,10 @@ std::string encode_checkpoint(const std::string& run_id, torch::nn::Module& mode
     std::lock_guard<std::mutex> lock(gen.mutex());
     ar.write("generator." + g.first, gen.get_state());
   }
-  ar.write("pos", torch::tensor({st.epoch, st.batch, st.step,
-                                 static_cast<std::int64_t>(st.metrics_bytes),
-                                 static_cast<std::int64_t>(st.trace_bytes)},
-                                torch::kInt64));
+  ar.write("pos",
+           torch::tensor({st.epoch, st.batch, st.step, static_cast<std::int64_t>(st.metrics_bytes),
+                          static_cast<std::int64_t>(st.trace_bytes)},
+                         torch::kInt64));
   ar.write("elapsed", torch::tensor({st.elapsed_seconds}, torch::kFloat64));
   ar.write("state", c10::IValue(st.user.dump()));
   const std::string payload = archive_bytes(ar);
@@ -249,8 +249,7 @@ void open_weights(const std::string& path, torch::serialize::InputArchive* ar) {
     fail_usage(path + ": corrupt or unreadable model file (" + short_what(e) + ")");
   }
   c10::IValue magic;
-  if (!ar->try_read("magic", magic) || !magic.isString() ||
-      magic.toStringRef() != kWeightsMagic) {
+  if (!ar->try_read("magic", magic) || !magic.isString() || magic.toStringRef() != kWeightsMagic) {
     fail_usage(path + ": not an ml-train model file (bad magic)");
   }
 }

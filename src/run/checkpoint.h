@@ -18,11 +18,10 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 
@@ -30,12 +29,12 @@ constexpr std::int64_t kCheckpointVersion = 2;
 
 // Where a run stands, and what its loop keeps between steps.
 struct CheckpointState {
-  std::int64_t epoch = 0;  // 0-based epoch the next step belongs to
-  std::int64_t batch = 0;  // steps already taken in that epoch
-  std::int64_t step = 0;   // steps taken in all
-  std::uint64_t metrics_bytes = 0;  // metrics.jsonl length at this point
-  std::uint64_t trace_bytes = 0;    // trace.jsonl length at this point
-  double elapsed_seconds = 0;       // training time of all attempts so far
+  std::int64_t epoch = 0;                          // 0-based epoch the next step belongs to
+  std::int64_t batch = 0;                          // steps already taken in that epoch
+  std::int64_t step = 0;                           // steps taken in all
+  std::uint64_t metrics_bytes = 0;                 // metrics.jsonl length at this point
+  std::uint64_t trace_bytes = 0;                   // trace.jsonl length at this point
+  double elapsed_seconds = 0;                      // training time of all attempts so far
   nlohmann::json user = nlohmann::json::object();  // Run::state()
 };
 

@@ -79,8 +79,9 @@ TEST(Checkpoint, RejectsForeignCorruptAndOtherRunFiles) {
   const std::string bytes = encode_checkpoint("run00001", *m, opt, CheckpointState{}, {});
   write_file_atomic(path, bytes);
   CheckpointState p;
-  EXPECT_NE(error_of([&] { load_checkpoint(path, "run00002", *m, opt, &p, {}); })
-                .find("belongs to run run00001"),
+  EXPECT_NE(error_of([&] {
+              load_checkpoint(path, "run00002", *m, opt, &p, {});
+            }).find("belongs to run run00001"),
             std::string::npos);
 
   write_file_atomic(path, bytes.substr(0, bytes.size() / 2));  // torn file
@@ -101,8 +102,9 @@ TEST(Checkpoint, RejectsForeignCorruptAndOtherRunFiles) {
   EXPECT_NE(error_of([&] { check_checkpoint(path, "run00001"); }).find("bad magic"),
             std::string::npos);
   write_file_atomic(path, "ml-train-checkpoint 1\n{}\n");
-  EXPECT_NE(error_of([&] { check_checkpoint(path, "run00001"); }).find("unsupported checkpoint version"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { check_checkpoint(path, "run00001"); }).find("unsupported checkpoint version"),
+      std::string::npos);
 }
 
 TEST(Checkpoint, MustFitTheModelAndTheGenerators) {
@@ -115,8 +117,9 @@ TEST(Checkpoint, MustFitTheModelAndTheGenerators) {
   EXPECT_NE(error_of([&] { load_checkpoint(path, "r", *big, bo, &p, {}); }).find("does not fit"),
             std::string::npos);
   at::Generator g = at::detail::createCPUGenerator(1);
-  EXPECT_NE(error_of([&] { load_checkpoint(path, "r", *small, so, &p, {{"extra", g}}); })
-                .find("no state for generator 'extra'"),
+  EXPECT_NE(error_of([&] {
+              load_checkpoint(path, "r", *small, so, &p, {{"extra", g}});
+            }).find("no state for generator 'extra'"),
             std::string::npos);
 }
 

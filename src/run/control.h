@@ -26,9 +26,8 @@
 #define MLTRAIN_SRC_RUN_CONTROL_H_
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mltrain {
 

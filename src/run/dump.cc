@@ -8,7 +8,8 @@ namespace mltrain {
 
 TensorHashes param_hashes(const torch::nn::Module& model) {
   TensorHashes out;
-  for (const auto& kv : ordered_state_dict(model)) out.emplace_back(kv.first, tensor_sha256(kv.second));
+  for (const auto& kv : ordered_state_dict(model))
+    out.emplace_back(kv.first, tensor_sha256(kv.second));
   return out;
 }
 

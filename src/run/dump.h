@@ -14,11 +14,10 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mltrain {
 

@@ -30,7 +30,8 @@ TEST(LoadRun, ReadsEveryRecordAndToleratesMissingOnes) {
   EXPECT_EQ(r.run_id(), sha1_hex("{\"seed\":1}").substr(0, 8));
   EXPECT_EQ(r.state_hash(), "");
 
-  write_file_atomic(dir + "/summary.json", "{\"state_hash\": \"abcd\", \"state_sha256\": \"abcdef\"}");
+  write_file_atomic(dir + "/summary.json",
+                    "{\"state_hash\": \"abcd\", \"state_sha256\": \"abcdef\"}");
   r = load_run(dir);
   EXPECT_EQ(r.status(), "completed");  // a result without run.json
   EXPECT_EQ(r.state_sha256(), "abcdef");

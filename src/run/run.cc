@@ -70,7 +70,6 @@ json data_identity(const json& data) {
   return out;
 }
 
-
 }  // namespace
 
 struct Run::Impl {
@@ -108,7 +107,9 @@ struct Run::Impl {
 
   std::string path(const char* name) const { return join_path(dir, name); }
   double elapsed() const { return pos.elapsed_seconds + seconds_since(resumed_at); }
-  bool dumping(std::int64_t step) const { return control.dump_from > 0 && step >= control.dump_from; }
+  bool dumping(std::int64_t step) const {
+    return control.dump_from > 0 && step >= control.dump_from;
+  }
 
   void write_status(const std::string& status, const std::string& error = "") {
     run_json["status"] = status;
@@ -121,7 +122,8 @@ struct Run::Impl {
   }
 
   void require_attached(const char* call) const {
-    if (completed) fail_usage("Run::" + std::string(call) + ": run " + run_id + " is already completed");
+    if (completed)
+      fail_usage("Run::" + std::string(call) + ": run " + run_id + " is already completed");
     if (model == nullptr) {
       fail_usage("Run::" + std::string(call) + ": call Run::resume(model, optimizer) first");
     }
@@ -140,7 +142,8 @@ struct Run::Impl {
     if (control.stop_in_checkpoint > 0 && control.stop_in_checkpoint == pos.step) {
       // Die half-way through the write, as a crash would: the temporary file
       // write_file_atomic uses holds half the bytes, and last.pt is untouched.
-      write_file_atomic(file + ".tmp." + std::to_string(::getpid()), bytes.substr(0, bytes.size() / 2));
+      write_file_atomic(file + ".tmp." + std::to_string(::getpid()),
+                        bytes.substr(0, bytes.size() / 2));
       std::raise(SIGSTOP);
     }
     write_file_atomic(file, bytes);
@@ -196,7 +199,8 @@ Run::~Run() {
 }
 
 Run Run::open(const json& identity, const RunOptions& options) {
-  if (!identity.is_object()) fail_usage("run identity: expected a JSON object, got " + identity.dump());
+  if (!identity.is_object())
+    fail_usage("run identity: expected a JSON object, got " + identity.dump());
   auto impl = std::make_unique<Impl>();
   Impl& r = *impl;
   r.opt = options;
@@ -212,8 +216,8 @@ Run Run::open(const json& identity, const RunOptions& options) {
   }
 
   r.control = control_from_environment();
-  r.checkpoint_every = r.control.checkpoint_every > 0 ? r.control.checkpoint_every
-                                                      : options.checkpoint_every;
+  r.checkpoint_every =
+      r.control.checkpoint_every > 0 ? r.control.checkpoint_every : options.checkpoint_every;
 
   r.fresh = !path_exists(r.dir);
   make_dirs(r.dir);
@@ -227,7 +231,8 @@ Run Run::open(const json& identity, const RunOptions& options) {
   }
   json run_json = path_exists(r.path(layout::kRun)) ? read_json_file(r.path(layout::kRun)) : json();
   if (!run_json.is_object()) run_json = json::object();
-  const bool has_result = path_exists(r.path(layout::kSummary)) && path_exists(r.path(layout::kModel));
+  const bool has_result =
+      path_exists(r.path(layout::kSummary)) && path_exists(r.path(layout::kModel));
   if (run_json.value("status", "") == "completed" || has_result) {
     if (!has_result) {
       fail_usage(r.dir + ": run.json says completed but " + layout::kSummary + " or " +
@@ -257,7 +262,8 @@ Run Run::open(const json& identity, const RunOptions& options) {
     const std::string data_path = r.path(layout::kData);
     if (!options.data.is_null() && path_exists(data_path) &&
         data_identity(read_json_file(data_path)) != data_identity(options.data)) {
-      fail_usage(data_path + ": the data files changed since this run started; cannot resume "
+      fail_usage(data_path +
+                 ": the data files changed since this run started; cannot resume "
                  "(restore them, or train into a new output_dir)");
     }
   }
@@ -311,7 +317,8 @@ const json& Run::summary() const { return impl_->summary; }
 const json& Run::rerun_of() const { return impl_->rerun_of; }
 
 void Run::write_file(const std::string& name, const std::string& bytes) {
-  if (impl_->completed) fail_usage("Run::write_file: run " + impl_->run_id + " is already completed");
+  if (impl_->completed)
+    fail_usage("Run::write_file: run " + impl_->run_id + " is already completed");
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
     fail_usage("Run::write_file: '" + name + "' is not a plain file name");
   }
@@ -397,7 +404,9 @@ void Run::record_step(float loss, double lr) {
   if (step == r.control.perturb_step) r.perturb();
   r.pos.step = step;
   r.pos.batch += 1;
-  json line = {{"step", step}, {"epoch", r.pos.epoch + 1}, {"batch", r.pos.batch},
+  json line = {{"step", step},
+               {"epoch", r.pos.epoch + 1},
+               {"batch", r.pos.batch},
                {"loss", float_bits(loss)}};
   if (std::isfinite(lr)) line["lr"] = lr;
   if (step % r.opt.trace_every == 0) line["state"] = state_hash(*r.model);
@@ -405,7 +414,8 @@ void Run::record_step(float loss, double lr) {
   if (r.dumping(step)) {
     if (!r.inputs.empty()) r.dump.append_line(dump_line(step, "input", r.inputs).dump());
     r.dump.append_line(dump_line(step, "grad", grad_hashes(*r.model)).dump());
-    r.dump.append_line(dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer)).dump());
+    r.dump.append_line(
+        dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer)).dump());
     r.dump.append_line(dump_line(step, "param", param_hashes(*r.model)).dump());
   }
   r.inputs.clear();

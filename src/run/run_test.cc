@@ -45,8 +45,8 @@ json train_loop(const std::string& dir, std::int64_t crash_after = 0, json ident
   for (std::int64_t e = pos.epoch; e < 3; ++e) {
     for (std::int64_t b = e == pos.epoch ? pos.batch : 0; b < 5; ++b) {
       if (crash_after > 0 && run.position().step == crash_after) return nullptr;
-      torch::Tensor x = torch::randn({8, 4}, gen);                  // (B, 4)
-      torch::Tensor y = (x.sum(1) > 0).to(torch::kLong);            // (B,)
+      torch::Tensor x = torch::randn({8, 4}, gen);        // (B, 4)
+      torch::Tensor y = (x.sum(1) > 0).to(torch::kLong);  // (B,)
       torch::Tensor loss = torch::nn::functional::cross_entropy(model(x), y);
       opt.zero_grad();
       loss.backward();
@@ -87,7 +87,8 @@ TEST(Run, WritesACompleteSelfIdentifyingRunDirectory) {
     EXPECT_TRUE(run.deterministic());
     EXPECT_FALSE(run.completed());
     EXPECT_EQ(read_file(dir + "/config.json"), canonical_json(kIdentity));
-    for (const char* f : {"run.json", "env.json", "data.json"}) EXPECT_TRUE(path_exists(dir + "/" + f)) << f;
+    for (const char* f : {"run.json", "env.json", "data.json"})
+      EXPECT_TRUE(path_exists(dir + "/" + f)) << f;
     EXPECT_EQ(read_json_file(dir + "/run.json")["status"], "running");
   }
   json summary = train_loop(dir);
@@ -153,16 +154,24 @@ TEST(Run, RefusesWhatWouldMixTwoRuns) {
   o.dir = dir;
   {
     mltrain::Run held = mltrain::Run::open(kIdentity, o);
-    EXPECT_NE(error_of([&] { mltrain::Run::open(kIdentity, o); }).find("another process is training"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of([&] { mltrain::Run::open(kIdentity, o); }).find("another process is training"),
+        std::string::npos);
   }
   json other = kIdentity;
   other["seed"] = 6;
   EXPECT_NE(error_of([&] { mltrain::Run::open(other, o); }).find("holds a different config"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { mltrain::Run::open({{"lr", 1}}, o); }).find("'seed'"), std::string::npos);
-  EXPECT_NE(error_of([&] { mltrain::Run::open({{"seed", -1}}, o); }).find("'seed'"), std::string::npos);
-  EXPECT_NE(error_of([&] { mltrain::Run::open(json::array(), o); }).find("JSON object"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              mltrain::Run::open({{"lr", 1}}, o);
+            }).find("'seed'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              mltrain::Run::open({{"seed", -1}}, o);
+            }).find("'seed'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { mltrain::Run::open(json::array(), o); }).find("JSON object"),
+            std::string::npos);
 }
 
 TEST(Run, DataThatChangedUnderAnInterruptedRunIsNotResumed) {
@@ -207,7 +216,8 @@ TEST(Run, ANonFiniteLossFailsTheRun) {
   run.resume(*m, opt);
   run.record_step(0.5f);
   const std::string msg = error_of([&] { run.record_step(std::nanf("")); }, ExitCode::kFailure);
-  EXPECT_EQ(msg, "training diverged: loss is nan at step 2 (epoch 1, batch 2); lower the learning rate");
+  EXPECT_EQ(msg,
+            "training diverged: loss is nan at step 2 (epoch 1, batch 2); lower the learning rate");
   const json r = read_json_file(dir + "/run.json");
   EXPECT_EQ(r["status"], "failed");
   EXPECT_EQ(r["attempts"][0]["error"], msg);

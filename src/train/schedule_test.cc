@@ -29,8 +29,8 @@ TEST(Schedule, StepDecaysPerEpochs) {
   t.scheduler = "step";
   t.step_size = 2;
   t.gamma = 0.1;
-  EXPECT_DOUBLE_EQ(learning_rate_at(t, 19, 100, 10), 1.0);   // epoch 1
-  EXPECT_DOUBLE_EQ(learning_rate_at(t, 20, 100, 10), 0.1);   // epoch 2
+  EXPECT_DOUBLE_EQ(learning_rate_at(t, 19, 100, 10), 1.0);     // epoch 1
+  EXPECT_DOUBLE_EQ(learning_rate_at(t, 20, 100, 10), 0.1);     // epoch 2
   EXPECT_NEAR(learning_rate_at(t, 45, 100, 10), 0.01, 1e-15);  // epoch 4
 }
 

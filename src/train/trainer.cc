@@ -227,10 +227,9 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
 
   const EvalResult val = evaluate(*model, data.val, cfg, num_classes);
   const EvalResult test = evaluate(*model, data.test, cfg, num_classes);
-  const json summary =
-      run.finish({{"val", split_metrics(val)},
-                  {"test", data.test.size() ? split_metrics(test) : json(nullptr)},
-                  {"data_seconds", data.seconds}});
+  const json summary = run.finish({{"val", split_metrics(val)},
+                                   {"test", data.test.size() ? split_metrics(test) : json(nullptr)},
+                                   {"data_seconds", data.seconds}});
 
   RunResult res;
   res.run_id = run.id();
