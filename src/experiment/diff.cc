@@ -151,13 +151,27 @@ json diff_runs(const RunRecord& a, const RunRecord& b) {
   if (va != vb) data.push_back({{"split", "vocab"}, {"a", va}, {"b", vb}});
   d["data"] = data;
 
+  // Per epoch, every numeric metric either run recorded (wall times and
+  // bookkeeping aside), as [a, b].
+  std::set<std::string> keys;
+  for (const auto* m : {&a.metrics, &b.metrics}) {
+    for (const json& row : *m) {
+      if (!row.is_object()) continue;
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        const std::string& k = it.key();
+        const bool bookkeeping = k == "epoch" || k == "step" || k == "lr" ||
+                                 (k.size() >= 7 && k.compare(k.size() - 7, 7, "seconds") == 0);
+        if (!bookkeeping && it.value().is_number()) keys.insert(k);
+      }
+    }
+  }
   json metrics = json::array();
   const std::size_t n = std::max(a.metrics.size(), b.metrics.size());
   for (std::size_t i = 0; i < n; ++i) {
     json row = {{"epoch", static_cast<std::int64_t>(i + 1)}};
-    for (const char* k : {"train_loss", "val_loss", "val_acc", "val_f1"}) {
-      row[k] = {i < a.metrics.size() ? field(a.metrics[i], k) : json(nullptr),
-                i < b.metrics.size() ? field(b.metrics[i], k) : json(nullptr)};
+    for (const auto& k : keys) {
+      row[k] = {i < a.metrics.size() ? field(a.metrics[i], k.c_str()) : json(nullptr),
+                i < b.metrics.size() ? field(b.metrics[i], k.c_str()) : json(nullptr)};
     }
     metrics.push_back(row);
   }
@@ -206,14 +220,30 @@ std::string format_diff(const json& d) {
     }
   }
   o << "metrics (a | b; * = not bit-identical):\n";
-  o << "  epoch  val_acc            val_loss             train_loss\n";
-  for (const auto& r : d["metrics"]) {
-    const bool same = r["val_acc"][0] == r["val_acc"][1] && r["val_loss"][0] == r["val_loss"][1] &&
-                      r["train_loss"][0] == r["train_loss"][1];
-    o << (same ? "  " : "* ") << std::setw(5) << r["epoch"].get<std::int64_t>() << "  "
-      << fixed_or_dash(r["val_acc"][0]) << " | " << fixed_or_dash(r["val_acc"][1]) << "    "
-      << fixed_or_dash(r["val_loss"][0]) << " | " << fixed_or_dash(r["val_loss"][1]) << "     "
-      << fixed_or_dash(r["train_loss"][0]) << " | " << fixed_or_dash(r["train_loss"][1]) << "\n";
+  const json& rows = d["metrics"];
+  std::vector<std::string> keys;
+  if (!rows.empty()) {
+    for (auto it = rows[0].begin(); it != rows[0].end(); ++it) {
+      if (it.key() != "epoch") keys.push_back(it.key());
+    }
+  }
+  // Columns of 17 characters ("0.1234 | 0.1234"), no trailing blanks.
+  auto line = [&](const std::string& head, const std::vector<std::string>& cells) {
+    std::string l = head;
+    for (const auto& c : cells) l += "  " + c + std::string(c.size() < 17 ? 17 - c.size() : 0, ' ');
+    o << l.substr(0, l.find_last_not_of(' ') + 1) << "\n";
+  };
+  line("  epoch", keys);
+  for (const auto& r : rows) {
+    bool same = true;
+    std::vector<std::string> cells;
+    for (const auto& k : keys) {
+      same = same && r[k][0] == r[k][1];
+      cells.push_back(fixed_or_dash(r[k][0]) + " | " + fixed_or_dash(r[k][1]));
+    }
+    std::ostringstream head;
+    head << (same ? "  " : "* ") << std::setw(5) << r["epoch"].get<std::int64_t>();
+    line(head.str(), cells);
   }
   if (d["trace"].is_null()) {
     o << "trace: identical\n";

@@ -103,6 +103,21 @@ TEST(DiffRuns, NamesConfigDataTraceAndHashDifferences) {
   EXPECT_NE(text.find("-> DIFFER"), std::string::npos) << text;
 }
 
+TEST(DiffRuns, ComparesWhateverMetricsTheRunsRecorded) {
+  const std::string dir = temp_dir();
+  FakeRun a = completed_run(2, "x");
+  a.metrics = {{{"epoch", 1}, {"accuracy", 0.5}, {"seconds", 1.0}, {"lr", 0.1}}};
+  FakeRun b = a;
+  b.metrics[0]["accuracy"] = 0.75;
+  b.metrics[0]["seconds"] = 2.0;
+  json d = diff_runs(load_run(write_run(dir, a, "a")), load_run(write_run(dir, b, "b")));
+  ASSERT_EQ(d["metrics"].size(), 1u);
+  EXPECT_EQ(d["metrics"][0]["accuracy"], json({0.5, 0.75}));
+  EXPECT_FALSE(d["metrics"][0].contains("seconds"));
+  EXPECT_FALSE(d["metrics_identical"].get<bool>());
+  EXPECT_NE(format_diff(d).find("*     1  0.5000 | 0.7500"), std::string::npos) << format_diff(d);
+}
+
 TEST(DiffRuns, ARunAgainstItselfIsIdentical) {
   const std::string dir = temp_dir();
   RunRecord r = load_run(write_run(dir, completed_run(4, "x")));
