@@ -127,6 +127,7 @@ struct Run::Impl {
     if (model == nullptr) {
       fail_usage("Run::" + std::string(call) + ": call Run::resume(model, optimizer) first");
     }
+    if (finished) fail_usage("Run::" + std::string(call) + ": the run is already finished");
   }
 
   void save_checkpoint() {
@@ -452,7 +453,6 @@ void Run::checkpoint() {
 json Run::finish(const json& final_metrics) {
   Impl& r = *impl_;
   r.require_attached("finish");
-  if (r.finished) fail_usage("Run::finish: called twice");
   if (!final_metrics.is_object()) fail_usage("Run::finish: final metrics must be a JSON object");
   if (r.control.perturb_step > r.pos.step) {
     fail_usage(std::string(kControlVariable) + ": perturb.step " +

@@ -261,6 +261,10 @@ TEST(Run, MisuseIsAClearError) {
   EXPECT_NE(error_of([&] { run.resume(*m, opt); }).find("called twice"), std::string::npos);
   EXPECT_NE(error_of([&] { run.record_epoch(json::array()); }).find("JSON object"),
             std::string::npos);
+  run.finish(json::object());
+  EXPECT_NE(error_of([&] { run.record_step(1.0f); }).find("already finished"), std::string::npos);
+  EXPECT_NE(error_of([&] { run.finish(json::object()); }).find("already finished"),
+            std::string::npos);
 }
 
 }  // namespace
