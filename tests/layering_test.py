@@ -28,7 +28,7 @@ PUBLIC = {
     "mltrain.h": "umbrella",
 }
 # Headers of src/run that need no LibTorch: what the experiment tools may use.
-RUN_RECORDS = {"run/layout.h", "run/control.h"}
+RUN_RECORDS = {"run/layout.h", "run/control.h", "run/record_files.h"}
 
 ALLOWED = {
     "core": {"core"},

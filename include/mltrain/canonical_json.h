@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace mltrain {
 
@@ -23,6 +24,15 @@ std::string python_float_repr(double value);
 
 // A JSON string literal with Python's ensure_ascii escaping, quotes included.
 std::string json_quote_ascii(const std::string& utf8);
+
+bool is_valid_utf8(std::string_view text);
+// Replaces every invalid UTF-8 sequence by U+FFFD. Returns true if it changed.
+bool sanitize_utf8(std::string* text);
+
+// Bytes from outside (a file name, a command-line argument, an environment
+// variable) as JSON, losslessly: the string itself when it is valid UTF-8,
+// else {"bytes_hex": "<every byte in hex>", "text": "<U+FFFD for bad bytes>"}.
+nlohmann::json json_text_or_bytes(const std::string& bytes);
 
 }  // namespace mltrain
 

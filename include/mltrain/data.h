@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mltrain/canonical_json.h"  // is_valid_utf8, sanitize_utf8
 #include "mltrain/config.h"
 
 namespace mltrain {
@@ -39,10 +40,6 @@ struct TextFile {
 
 // Reads a whole file, gunzipping it if it is gzip. Throws Error naming path.
 std::string read_maybe_gzip(const std::string& path, bool* was_gzip = nullptr);
-
-bool is_valid_utf8(std::string_view text);
-// Replaces every invalid UTF-8 sequence by U+FFFD. Returns true if it changed.
-bool sanitize_utf8(std::string* text);
 
 // format: auto|jsonl|csv|tsv. "auto" goes by the extension (.gz ignored).
 TextFile read_examples(const std::string& path, const std::string& format,

@@ -196,4 +196,88 @@ std::string canonical_json(const nlohmann::json& value) {
   return out;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[k], or 0 if invalid.
+std::size_t utf8_len_at(std::string_view s, std::size_t k) {
+  unsigned char c = static_cast<unsigned char>(s[k]);
+  if (c < 0x80) return 1;
+  std::size_t l;
+  unsigned cp;
+  if (c >= 0xC2 && c <= 0xDF) {
+    l = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    l = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    l = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (k + l > s.size()) return 0;
+  for (std::size_t j = 1; j < l; ++j) {
+    unsigned char cc = static_cast<unsigned char>(s[k + j]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if (l == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+  if (l == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+  return l;
+}
+
+// Index of the first invalid byte, or s.size().
+std::size_t first_invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = utf8_len_at(s, i);
+    if (len == 0) return i;
+    i += len;
+  }
+  return i;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) { return first_invalid_utf8(s) == s.size(); }
+
+bool sanitize_utf8(std::string* text) {
+  const std::string& s = *text;
+  const std::size_t n = s.size();
+  std::size_t i = first_invalid_utf8(s);
+  if (i == n) return false;
+  std::string out = s.substr(0, i);
+  while (i < n) {
+    std::size_t len = utf8_len_at(s, i);
+    if (len > 0) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  *text = std::move(out);
+  return true;
+}
+
+nlohmann::json json_text_or_bytes(const std::string& bytes) {
+  if (is_valid_utf8(bytes)) return bytes;
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : bytes) {
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 15]);
+  }
+  std::string text = bytes;
+  sanitize_utf8(&text);
+  return {{"bytes_hex", hex}, {"text", text}};
+}
+
 }  // namespace mltrain

@@ -11,6 +11,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/json_io.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
 
@@ -206,7 +207,7 @@ std::string fmt_number(double v) {
 
 std::string describe(const json& v) {
   if (v.is_string()) return "\"" + v.get<std::string>() + "\"";
-  return v.dump();
+  return json_line(v);
 }
 
 [[noreturn]] void bad_value(const std::string& where, const ConfigKey& s, const std::string& got) {
@@ -231,6 +232,12 @@ json check_range(const std::string& where, const ConfigKey& s, const json& v) {
   }
   if (s.kind == ConfigKind::kString && v.get_ref<const std::string&>().empty()) {
     fail_usage(where + ": key '" + s.name + "': must not be empty");
+  }
+  if (v.is_string() && !is_valid_utf8(v.get_ref<const std::string&>())) {
+    // The config is recorded as JSON, which holds text, not bytes.
+    fail_usage(where + ": key '" + s.name +
+               "': not valid UTF-8; a path must have a UTF-8 name (rename the file or link it "
+               "under one)");
   }
   return v;
 }
@@ -310,7 +317,7 @@ json coerce_scalar(const std::string& where, const ConfigKey& s, const std::stri
     }
     case ConfigKind::kOptString:
       if (is_null) return json(nullptr);
-      return json(text);
+      return check_range(where, s, json(text));
     case ConfigKind::kString:
     case ConfigKind::kChoice:
       if (is_null) bad_value(where, s, "null");
@@ -417,20 +424,6 @@ void apply_json_node(const json& node, const std::string& prefix, const std::str
   }
 }
 
-// 1-based line and column of a byte offset.
-std::string line_col(const std::string& text, std::size_t byte) {
-  std::size_t line = 1, col = 1;
-  for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      col = 1;
-    } else {
-      ++col;
-    }
-  }
-  return std::to_string(line) + ":" + std::to_string(col);
-}
-
 void apply_file(const std::string& path, json* tree) {
   if (is_directory(path))
     fail_usage(path + ": is a directory, expected a YAML or JSON config file");
@@ -438,18 +431,7 @@ void apply_file(const std::string& path, json* tree) {
   std::string text = read_file(path);
   bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
   if (is_json) {
-    json j;
-    try {
-      j = json::parse(text);
-    } catch (const json::parse_error& e) {
-      std::string msg = e.what();
-      std::string detail = msg;
-      auto syn = msg.find("syntax error");
-      if (syn != std::string::npos) detail = msg.substr(syn);
-      std::size_t byte = e.byte > 0 ? e.byte - 1 : 0;
-      fail_usage(path + ":" + line_col(text, byte) + ": invalid JSON: " + detail);
-    }
-    apply_json_node(j, "", path, tree);
+    apply_json_node(parse_json(text, path), "", path, tree);
     return;
   }
   YAML::Node root;

@@ -61,7 +61,7 @@ nlohmann::json file_json(const std::string& split, const std::string& path, cons
   const std::string resolved = ::realpath(f.path.c_str(), real) ? real : f.path;
   return {{"split", split},
           {"path", path},
-          {"resolved", resolved},
+          {"resolved", json_text_or_bytes(resolved)},  // the directory may not be UTF-8
           {"format", f.format},
           {"gzip", f.gzip},
           {"sha256", f.sha256},

@@ -85,7 +85,8 @@ TEST(Reader, InvalidUtf8IsReplacedNotFatal) {
 
 TEST(Reader, ErrorsNameFileAndLine) {
   std::string p = write_temp("bad.jsonl", "{\"text\":\"a\",\"label\":\"x\"}\n{\"text\": oops}\n");
-  EXPECT_NE(error_of(p).find(p + ":2: invalid JSON"), std::string::npos) << error_of(p);
+  EXPECT_NE(error_of(p).find(p + ":2:10: invalid JSON: syntax error"), std::string::npos)
+      << error_of(p);
   p = write_temp("nolabel.jsonl", "{\"text\":\"a\"}\n");
   EXPECT_NE(error_of(p).find(p + ":1: missing field 'label'"), std::string::npos);
   p = write_temp("fields.csv", "text,label\na,b,c\n");

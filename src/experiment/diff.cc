@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/format.h"
+#include "core/json_io.h"
 #include "mltrain/experiment.h"
 
 namespace mltrain {
@@ -39,7 +40,7 @@ std::vector<json> comparable_metrics(const std::vector<json>& m) {
   return out;
 }
 
-std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : json_line(v); }
 
 json field(const json& row, const char* key) {
   return row.is_object() && row.contains(key) ? row[key] : json(nullptr);
@@ -215,8 +216,8 @@ std::string format_diff(const json& d) {
   } else {
     o << "\n";
     for (const auto& r : d["data"]) {
-      o << "  " << str(r["split"]) << ": " << (r["a"].is_null() ? "-" : r["a"].dump()) << " -> "
-        << (r["b"].is_null() ? "-" : r["b"].dump()) << "\n";
+      o << "  " << str(r["split"]) << ": " << (r["a"].is_null() ? "-" : json_line(r["a"])) << " -> "
+        << (r["b"].is_null() ? "-" : json_line(r["b"])) << "\n";
     }
   }
   o << "metrics (a | b; * = not bit-identical):\n";

@@ -76,7 +76,7 @@ TEST(CompareResults, IgnoresWallClockFieldsOnly) {
   RunRecord rb = load_run(write_run(dir, b));
   EXPECT_EQ(compare_results(ra, rb), "");
   b.metrics[0]["val_acc"] = 0.5;
-  b.summary["state_sha256"] = "other";
+  b.summary["state_sha256"] = std::string(64, 'f');
   rb = load_run(write_run(dir, b, "changed"));
   EXPECT_EQ(compare_results(ra, rb), "metrics, state hash");
 }
@@ -85,10 +85,14 @@ TEST(DiffRuns, NamesConfigDataTraceAndHashDifferences) {
   const std::string dir = temp_dir();
   FakeRun a = completed_run(4, "x");
   a.config["training"] = {{"lr", 0.01}};
-  a.data = {{"files", {{{"split", "train"}, {"path", "t.jsonl"}, {"sha256", "aa"}, {"rows", 3}}}}};
+  a.data = {
+      {"files",
+       {{{"split", "train"}, {"path", "t.jsonl"}, {"sha256", std::string(64, 'a')}, {"rows", 3}}}}};
   FakeRun b = completed_run(4, "y");
   b.config["training"] = {{"lr", 0.02}};
-  b.data = {{"files", {{{"split", "train"}, {"path", "u.jsonl"}, {"sha256", "bb"}, {"rows", 3}}}}};
+  b.data = {
+      {"files",
+       {{{"split", "train"}, {"path", "u.jsonl"}, {"sha256", std::string(64, 'b')}, {"rows", 3}}}}};
   json d = diff_runs(load_run(write_run(dir, a)), load_run(write_run(dir, b)));
   ASSERT_EQ(d["config"].size(), 1u);
   EXPECT_EQ(d["config"][0]["key"], "training.lr");

@@ -11,6 +11,7 @@
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
 #include "run/layout.h"
+#include "run/record_files.h"
 
 namespace mltrain {
 namespace {
@@ -175,7 +176,7 @@ std::string run_report(const RunRecord& r) {
     }
     b << "<h2>Data</h2>" << table({"split", "path", "rows", "sha256"}, rows);
     if (!json_at(r.data, "labels").is_null()) {
-      b << "<p>labels " << esc(json_at(r.data, "labels").dump()) << ", vocabulary "
+      b << "<p>labels " << esc(json_line(json_at(r.data, "labels"))) << ", vocabulary "
         << esc(text(json_at(r.data, "vocab.size"))) << " tokens, sha256 <code>"
         << esc(text(json_at(r.data, "vocab.sha256"))) << "</code></p>";
     }
@@ -189,10 +190,10 @@ std::string run_report(const RunRecord& r) {
                 {"compiler", text(json_at(r.env, "compiler"))},
                 {"LibTorch", text(json_at(r.env, "libtorch.version"))},
                 {"BLAS", text(json_at(r.env, "blas.loaded"))},
-                {"threads", json_at(r.env, "threads").dump()},
+                {"threads", json_line(json_at(r.env, "threads"))},
                 {"CPU", text(json_at(r.env, "cpu.model"))},
                 {"OS", text(json_at(r.env, "os.name")) + ", " + text(json_at(r.env, "os.kernel"))},
-                {"CUDA", cuda.is_null() ? "none" : cuda.dump()}});
+                {"CUDA", cuda.is_null() ? "none" : json_line(cuda)}});
   }
   const json attempts = json_at(r.run, "attempts");
   if (attempts.is_array()) {
@@ -212,31 +213,35 @@ std::string run_report(const RunRecord& r) {
   return page("ml-train run " + id, b.str());
 }
 
+// `s` has passed read_sweep_file: runs and groups are lists of objects.
 std::string sweep_report(const json& s) {
   std::ostringstream b;
-  b << "<h1>Sweep " << esc(text(s["sweep_id"]))
-    << "</h1><h2>Groups (mean &plusmn; sample std over seeds)</h2>";
+  const std::string id = text(json_at(s, "sweep_id"));
+  b << "<h1>Sweep " << esc(id) << "</h1><h2>Groups (mean &plusmn; sample std over seeds)</h2>";
   auto pm = [](const json& v) {
-    return v.is_null() ? std::string("-") : text(v["mean"]) + " ± " + text(v["std"]);
+    return v.is_object() ? text(json_at(v, "mean")) + " ± " + text(json_at(v, "std"))
+                         : std::string("-");
   };
   std::vector<std::vector<std::string>> rows;
-  for (const auto& g : s["groups"]) {
-    rows.push_back(
-        {text(g["group"]), text(g["n"]), pm(g["val_acc"]), pm(g["val_f1"]), pm(g["test_acc"])});
+  for (const auto& g : s.value("groups", json::array())) {
+    rows.push_back({text(json_at(g, "group")), text(json_at(g, "n")), pm(json_at(g, "val_acc")),
+                    pm(json_at(g, "val_f1")), pm(json_at(g, "test_acc"))});
   }
   b << table({"group", "n", "val_acc", "val_f1", "test_acc"}, rows);
   rows.clear();
-  for (const auto& r : s["runs"]) {
+  for (const auto& r : s.value("runs", json::array())) {
     std::string ov;
-    for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + text(x);
-    rows.push_back(
-        {text(r["run_id"]), ov, text(r["status"]), text(r.value("val_acc", json(nullptr))),
-         text(r.value("test_acc", json(nullptr))), text(r.value("state_hash", json(nullptr)))});
+    for (const auto& x : r.value("overrides", json::array()))
+      ov += (ov.empty() ? "" : " ") + text(x);
+    rows.push_back({text(json_at(r, "run_id")), ov, text(json_at(r, "status")),
+                    text(json_at(r, "val_acc")), text(json_at(r, "test_acc")),
+                    text(json_at(r, "state_hash"))});
   }
   b << "<h2>Runs</h2>"
     << table({"run_id", "overrides", "status", "val_acc", "test_acc", "state_hash"}, rows)
-    << "<h2>Base config</h2><pre>" << esc(s["spec"]["base"].dump(2)) << "</pre>";
-  return page("ml-train sweep " + text(s["sweep_id"]), b.str());
+    << "<h2>Base config</h2><pre>"
+    << esc(json_at(s, "spec.base").dump(2, ' ', false, json::error_handler_t::replace)) << "</pre>";
+  return page("ml-train sweep " + id, b.str());
 }
 
 }  // namespace
@@ -270,7 +275,7 @@ std::string html_escape(const std::string& s) {
 
 std::string render_report(const std::string& dir) {
   const std::string sweep_file = join_path(dir, layout::kSweepFile);
-  if (path_exists(sweep_file)) return sweep_report(read_json_file(sweep_file));
+  if (path_exists(sweep_file)) return sweep_report(read_sweep_file(sweep_file));
   if (!is_run_dir(dir)) {
     fail_usage(dir + ": neither a run directory (config.json) nor a sweep directory (sweep.json)");
   }

@@ -22,7 +22,8 @@ TEST(RenderReport, EscapesStringsFromTheRecords) {
   fixtures::FakeRun r = fixtures::completed_run(4, "x");
   r.config["data"] = {{"train_path", "<script>alert(1)</script>"}};
   r.run["attempts"] = {{{"command", {"ml-train", "<marquee>"}}, {"status", "completed"}}};
-  r.data = {{"files", {{{"split", "train"}, {"path", "\"><img src=x>"}, {"sha256", "aa"}}}}};
+  r.data = {{"files",
+             {{{"split", "train"}, {"path", "\"><img src=x>"}, {"sha256", std::string(64, 'a')}}}}};
   const std::string html = render_report(fixtures::write_run(dir, r));
   EXPECT_EQ(html.find("<script>"), std::string::npos);
   EXPECT_EQ(html.find("<img"), std::string::npos);

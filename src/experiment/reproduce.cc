@@ -15,7 +15,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : json_line(v); }
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include "core/format.h"
 #include "core/fs.h"
+#include "core/json_io.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : json_line(v); }
 
 // Does identity value v equal the text given on the command line?
 bool value_matches(const json& v, const std::string& text) {

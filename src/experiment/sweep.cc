@@ -10,9 +10,11 @@
 #include "core/hash.h"
 #include "core/json_io.h"
 #include "experiment/process.h"
+#include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
 #include "run/layout.h"
+#include "run/record_files.h"
 
 namespace mltrain {
 namespace {
@@ -109,7 +111,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   const auto combos = combinations(axes);
   json spec = {{"base", cfg.identity_json()}, {"grid", json::array()}};
   for (const auto& a : axes) spec["grid"].push_back({{"key", a.key}, {"values", a.values}});
-  const std::string sweep_id = sha1_hex(spec.dump()).substr(0, 8);
+  const std::string sweep_id = sha1_hex(canonical_json(spec)).substr(0, 8);
   SweepResult res;
   res.dir = join_path(join_path(cfg.runtime.output_dir, layout::kSweepsDir), sweep_id);
   const std::string cfg_file = join_path(res.dir, layout::kFullConfig);
@@ -155,13 +157,13 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
                 {"exit_code", results[i].exit_code},
                 {"log", specs[i].log_path}};
     if (results[i].exit_code == 0 && path_exists(summary_path)) {
-      json s = read_json_file(summary_path);
+      const json s = read_summary_file(summary_path);
       row["status"] = "completed";
-      row["state_hash"] = s.value("state_hash", "");
-      row["val_acc"] = s["val"].value("acc", 0.0);
-      row["val_f1"] = s["val"].value("f1", 0.0);
-      row["test_acc"] = s["test"].is_object() ? json(s["test"].value("acc", 0.0)) : json(nullptr);
-      row["test_f1"] = s["test"].is_object() ? json(s["test"].value("f1", 0.0)) : json(nullptr);
+      row["state_hash"] = json_at(s, "state_hash");
+      row["val_acc"] = json_at(s, "val.acc");
+      row["val_f1"] = json_at(s, "val.f1");
+      row["test_acc"] = json_at(s, "test.acc");
+      row["test_f1"] = json_at(s, "test.f1");
     } else {
       row["status"] = "failed";
       res.all_completed = false;

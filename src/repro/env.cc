@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "build_info.h"
+#include "mltrain/canonical_json.h"
 
 namespace mltrain {
 namespace {
@@ -95,7 +96,7 @@ nlohmann::json env_vars() {
   nlohmann::json out = nlohmann::json::object();
   for (const char* v : kVars) {
     const char* val = std::getenv(v);
-    out[v] = val ? nlohmann::json(val) : nlohmann::json(nullptr);
+    out[v] = val ? json_text_or_bytes(val) : nlohmann::json(nullptr);  // bytes, losslessly
   }
   return out;
 }
@@ -139,7 +140,7 @@ nlohmann::json environment_manifest() {
                    {"build_config", at::show_config()},
                    {"parallel_info", at::get_parallel_info()}};
 
-  nlohmann::json blas = {{"loaded", loaded_blas()}};
+  nlohmann::json blas = {{"loaded", json_text_or_bytes(loaded_blas())}};
   // OpenBLAS describes itself (version, kernel chosen for this CPU).
   using ConfigFn = char* (*)();
   if (auto fn = reinterpret_cast<ConfigFn>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
@@ -165,7 +166,7 @@ nlohmann::json environment_manifest() {
 
   struct utsname u;
   ::uname(&u);
-  j["os"] = {{"name", os_name()},
+  j["os"] = {{"name", json_text_or_bytes(os_name())},
              {"kernel", std::string(u.sysname) + " " + u.release},
              {"machine", u.machine},
              {"glibc", gnu_get_libc_version()}};

@@ -10,6 +10,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/json_io.h"
 #include "mltrain/error.h"
 
 namespace mltrain {
@@ -154,7 +155,7 @@ std::string encode_checkpoint(const std::string& run_id, torch::nn::Module& mode
                           static_cast<std::int64_t>(st.trace_bytes)},
                          torch::kInt64));
   ar.write("elapsed", torch::tensor({st.elapsed_seconds}, torch::kFloat64));
-  ar.write("state", c10::IValue(st.user.dump()));
+  ar.write("state", c10::IValue(json_line(st.user)));
   const std::string payload = archive_bytes(ar);
   const json header = {{"run_id", run_id},
                        {"step", st.step},
@@ -221,7 +222,7 @@ void load_checkpoint(const std::string& path, const std::string& run_id, torch::
     if (!ar.try_read("state", user) || !user.isString()) {
       fail_usage(path + ": corrupt checkpoint (no loop state)");
     }
-    st->user = json::parse(user.toStringRef());
+    st->user = parse_json(user.toStringRef(), path + " (loop state)");
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "core/json_io.h"
 #include "mltrain/error.h"
 
 namespace mltrain {
@@ -83,13 +84,7 @@ std::string RunControl::env_entry() const {
 RunControl control_from_environment() {
   const char* text = std::getenv(kControlVariable);
   if (text == nullptr || *text == '\0') return {};
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error&) {
-    fail_usage(std::string(kControlVariable) + ": not valid JSON (see docs/control.md)");
-  }
-  return RunControl::from_json(j, kControlVariable);
+  return RunControl::from_json(parse_json(text, kControlVariable), kControlVariable);
 }
 
 }  // namespace mltrain

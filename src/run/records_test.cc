@@ -30,11 +30,13 @@ TEST(LoadRun, ReadsEveryRecordAndToleratesMissingOnes) {
   EXPECT_EQ(r.run_id(), sha1_hex("{\"seed\":1}").substr(0, 8));
   EXPECT_EQ(r.state_hash(), "");
 
-  write_file_atomic(dir + "/summary.json",
-                    "{\"state_hash\": \"abcd\", \"state_sha256\": \"abcdef\"}");
+  const std::string sha = sha256_hex("x");
+  write_file_atomic(
+      dir + "/summary.json",
+      nlohmann::json({{"state_hash", sha.substr(0, 16)}, {"state_sha256", sha}}).dump());
   r = load_run(dir);
   EXPECT_EQ(r.status(), "completed");  // a result without run.json
-  EXPECT_EQ(r.state_sha256(), "abcdef");
+  EXPECT_EQ(r.state_sha256(), sha);
   write_file_atomic(dir + "/run.json", "{\"status\": \"interrupted\"}");
   EXPECT_EQ(load_run(dir).status(), "interrupted");
 }
@@ -52,7 +54,7 @@ TEST(LoadRun, ErrorsNameTheFileAndLine) {
     load_run(dir);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("metrics.jsonl:2: invalid JSON"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("metrics.jsonl:2:2: invalid JSON"), std::string::npos)
         << e.what();
   }
   try {
@@ -63,6 +65,47 @@ TEST(LoadRun, ErrorsNameTheFileAndLine) {
   }
   EXPECT_FALSE(is_run_dir("/tmp"));
   EXPECT_TRUE(is_run_dir(dir));
+}
+
+// Every record is read through one typed reader: a file of the wrong shape is
+// an error naming the file and the field, never a json.exception.
+TEST(LoadRun, ValidatesEveryRecordItReads) {
+  struct Case {
+    const char* file;
+    const char* content;
+    const char* message;
+  };
+  const std::string sha = sha256_hex("x");
+  const std::vector<Case> cases = {
+      {"run.json", "[]", "run.json: expected a JSON object"},
+      {"run.json", "{\"status\": 7}", "run.json: field 'status': expected one of running|"},
+      {"run.json", "{\"attempts\": [{\"resumed_from_step\": \"x\"}]}",
+       "field 'attempts[0].resumed_from_step': expected an integer"},
+      {"summary.json", "{\"state_hash\": 12}", "summary.json: field 'state_hash': expected 16 hex"},
+      {"summary.json", "{\"val\": {\"acc\": \"high\"}}", "field 'val.acc': expected a number"},
+      {"summary.json", "{\"steps\": 1e999}", "summary.json:1:"},
+      {"data.json", "{\"labels\": [\"ham\", 3]}", "field 'labels[1]': expected a string"},
+      {"data.json", "{\"files\": [{\"split\": \"train\", \"sha256\": null}]}",
+       "field 'files[0].sha256': expected 64 hex"},
+      {"data.json", "{\"files\": {}}", "field 'files': expected a list"},
+      {"metrics.jsonl", "{\"epoch\": 1}\n[1, 2]\n", "metrics.jsonl:2: expected a JSON object"},
+      {"metrics.jsonl", "{\"epoch\": 1e999}\n", "metrics.jsonl:1:"},
+      {"trace.jsonl", "{\"step\": 1, \"loss\": 3.5}\n", "field 'loss': expected 8 hex"},
+      {"env.json", "\"text\"", "env.json: expected a JSON object"},
+      {"config.json", "[1]", "config.json: expected a JSON object"},
+  };
+  for (const Case& c : cases) {
+    const std::string dir = run_dir();
+    write_file_atomic(dir + "/" + c.file, c.content);
+    try {
+      load_run(dir);
+      ADD_FAILURE() << c.file << " " << c.content << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(JsonAt, FollowsDottedPathsAndNeverThrows) {

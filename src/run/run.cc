@@ -25,6 +25,7 @@
 #include "run/control.h"
 #include "run/dump.h"
 #include "run/layout.h"
+#include "run/record_files.h"
 
 namespace mltrain {
 
@@ -53,7 +54,7 @@ std::uint64_t identity_seed(const json& identity) {
     return static_cast<std::uint64_t>(s.get<std::int64_t>());
   }
   fail_usage("run identity: 'seed' must be an integer in [0, 18446744073709551615], got " +
-             s.dump() + " (every run is seeded from its identity)");
+             json_line(s) + " (every run is seeded from its identity)");
 }
 
 // Data fingerprints that must not change under a resumed run: the sha256 of
@@ -201,7 +202,7 @@ Run::~Run() {
 
 Run Run::open(const json& identity, const RunOptions& options) {
   if (!identity.is_object())
-    fail_usage("run identity: expected a JSON object, got " + identity.dump());
+    fail_usage("run identity: expected a JSON object, got " + json_line(identity));
   auto impl = std::make_unique<Impl>();
   Impl& r = *impl;
   r.opt = options;
@@ -230,8 +231,8 @@ Run Run::open(const json& identity, const RunOptions& options) {
     fail_usage(config_path + ": holds a different config than run " + r.run_id +
                " (edited by hand?); move the directory away");
   }
-  json run_json = path_exists(r.path(layout::kRun)) ? read_json_file(r.path(layout::kRun)) : json();
-  if (!run_json.is_object()) run_json = json::object();
+  json run_json =
+      path_exists(r.path(layout::kRun)) ? read_run_file(r.path(layout::kRun)) : json::object();
   const bool has_result =
       path_exists(r.path(layout::kSummary)) && path_exists(r.path(layout::kModel));
   if (run_json.value("status", "") == "completed" || has_result) {
@@ -239,7 +240,7 @@ Run Run::open(const json& identity, const RunOptions& options) {
       fail_usage(r.dir + ": run.json says completed but " + layout::kSummary + " or " +
                  layout::kModel + " is missing; move the directory away");
     }
-    json summary = read_json_file(r.path(layout::kSummary));
+    json summary = read_summary_file(r.path(layout::kSummary));
     if (!options.rerun) {
       r.completed = true;
       r.summary = summary;
@@ -262,7 +263,7 @@ Run Run::open(const json& identity, const RunOptions& options) {
     check_checkpoint(ckpt, r.run_id);  // integrity first: nothing is written for a bad one
     const std::string data_path = r.path(layout::kData);
     if (!options.data.is_null() && path_exists(data_path) &&
-        data_identity(read_json_file(data_path)) != data_identity(options.data)) {
+        data_identity(read_data_file(data_path)) != data_identity(options.data)) {
       fail_usage(data_path +
                  ": the data files changed since this run started; cannot resume "
                  "(restore them, or train into a new output_dir)");
@@ -280,7 +281,9 @@ Run Run::open(const json& identity, const RunOptions& options) {
   make_dirs(r.path(layout::kCheckpoints));
   if (!run_json.contains("created")) run_json["created"] = now_iso8601();
   run_json["run_id"] = r.run_id;
-  run_json["command"] = options.command_line;
+  json command = json::array();
+  for (const auto& arg : options.command_line) command.push_back(json_text_or_bytes(arg));
+  run_json["command"] = command;
   run_json["runtime"] = options.runtime;
   run_json["seeding"] = seeding.to_json();
   run_json["ml_train_version"] = version_string();
@@ -293,9 +296,9 @@ Run Run::open(const json& identity, const RunOptions& options) {
   }
   json attempt = {{"started", now_iso8601()},
                   {"pid", static_cast<std::int64_t>(::getpid())},
-                  {"command", options.command_line},
+                  {"command", command},
                   {"resumed_from_step", -1},
-                  {"env_sha256", sha256_hex(env.dump())}};
+                  {"env_sha256", sha256_hex(json_line(env))}};
   if (!r.control.empty()) attempt["control"] = r.control.to_json();
   run_json["attempts"].push_back(attempt);
   r.run_json = run_json;
@@ -371,7 +374,7 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
   if (r.control.dump_from > 0) {
     r.dump.open(r.control.dump_path, 0);
     if (r.dumping(r.pos.step + 1)) {
-      r.dump.append_line(dump_line(r.pos.step, "param", param_hashes(model)).dump());
+      r.dump.append_line(json_line(dump_line(r.pos.step, "param", param_hashes(model))));
     }
   }
   r.resumed_at = Clock::now();
@@ -411,13 +414,13 @@ void Run::record_step(float loss, double lr) {
                {"loss", float_bits(loss)}};
   if (std::isfinite(lr)) line["lr"] = lr;
   if (step % r.opt.trace_every == 0) line["state"] = state_hash(*r.model);
-  r.trace.append_line(line.dump());
+  r.trace.append_line(json_line(line));
   if (r.dumping(step)) {
-    if (!r.inputs.empty()) r.dump.append_line(dump_line(step, "input", r.inputs).dump());
-    r.dump.append_line(dump_line(step, "grad", grad_hashes(*r.model)).dump());
+    if (!r.inputs.empty()) r.dump.append_line(json_line(dump_line(step, "input", r.inputs)));
+    r.dump.append_line(json_line(dump_line(step, "grad", grad_hashes(*r.model))));
     r.dump.append_line(
-        dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer)).dump());
-    r.dump.append_line(dump_line(step, "param", param_hashes(*r.model)).dump());
+        json_line(dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer))));
+    r.dump.append_line(json_line(dump_line(step, "param", param_hashes(*r.model))));
   }
   r.inputs.clear();
   if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0) r.save_checkpoint();
@@ -437,7 +440,7 @@ void Run::record_epoch(const json& metrics) {
   m["epoch"] = r.pos.epoch + 1;
   m["step"] = r.pos.step;
   if (!m.contains("seconds")) m["seconds"] = seconds_since(r.epoch_started);
-  r.metrics.append_line(m.dump());
+  r.metrics.append_line(json_line(m));
   // The end-of-epoch checkpoint points at the start of the next epoch.
   r.pos.epoch += 1;
   r.pos.batch = 0;

@@ -19,6 +19,7 @@
 #include "mltrain/train.h"
 #include "run/checkpoint.h"
 #include "run/layout.h"
+#include "run/record_files.h"
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/step.h"
@@ -57,11 +58,8 @@ Parent resolve_parent(const std::string& init_from) {
     }
     const std::string data_path = join_path(init_from, layout::kData);
     if (path_exists(data_path)) {
-      const json labels = read_json_file(data_path).value("labels", json::array());
-      for (const auto& l : labels) {
-        if (!l.is_string()) fail_usage(data_path + ": 'labels' must be a list of strings");
-        p.labels.push_back(l.get<std::string>());
-      }
+      const json data = read_data_file(data_path);  // labels: a list of strings
+      for (const auto& l : data.value("labels", json::array())) p.labels.push_back(l);
     }
     const std::string cfg_path = join_path(init_from, layout::kConfig);
     if (path_exists(cfg_path)) p.run_id = sha1_hex(read_file(cfg_path)).substr(0, 8);

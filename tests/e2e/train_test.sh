@@ -66,7 +66,7 @@ ftdir=$(run_dir_of ft.txt)
 # Bad data: exit 2, one line, file:line.
 printf '{"text": "ok", "label": "ham"}\n{"text": "broken", "label": }\n' >bad.jsonl
 expect_rc 2 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/bad.jsonl"
-grep -q "bad.jsonl:2: invalid JSON" err.txt || fail "data error does not name file:line"
+grep -q "bad.jsonl:2:[0-9]*: invalid JSON" err.txt || fail "data error does not name file:line"
 [ "$(wc -l <err.txt)" -eq 1 ] || fail "more than one error line"
 printf '{"text": "ok", "label": "eggs"}\n' >newlabel.jsonl
 expect_rc 2 "$ML_TRAIN" -c small.yaml data.val_path="$WORK/newlabel.jsonl"
