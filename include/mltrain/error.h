@@ -6,6 +6,8 @@
 //   kUsage (2)   bad usage, bad config, bad data, missing or corrupt file
 //   kFailure (1) the job ran but failed its purpose (NaN loss, verify found a
 //                difference, reproduce did not match)
+//   kSigint (130), kSigterm (143)  stopped by SIGINT / SIGTERM, cleanly: the
+//                run is marked interrupted and the same command resumes it
 #ifndef MLTRAIN_ERROR_H_
 #define MLTRAIN_ERROR_H_
 
@@ -14,7 +16,7 @@
 
 namespace mltrain {
 
-enum class ExitCode : int { kOk = 0, kFailure = 1, kUsage = 2 };
+enum class ExitCode : int { kOk = 0, kFailure = 1, kUsage = 2, kSigint = 130, kSigterm = 143 };
 
 class Error : public std::runtime_error {
  public:

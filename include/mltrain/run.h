@@ -45,6 +45,16 @@
 // infinite loss makes record_step() throw Error with exit code 1 after
 // marking the run failed.
 //
+// Checkpoints: the last two are kept (checkpoints/last.pt, prev.pt); when the
+// latest fails its checksum the run resumes from the one before, with a
+// warning on stderr.
+//
+// Signals: from open() until the Run is destroyed, SIGINT and SIGTERM do not
+// kill the process; the step in progress finishes, record_step() (or
+// record_epoch()) saves a checkpoint, marks the attempt interrupted and
+// throws Error with exit code 130 (SIGINT) or 143 (SIGTERM). Running the same
+// command resumes there. A second signal kills the process at once.
+//
 // Not thread-safe: one Run, used from the thread that runs the loop.
 #ifndef MLTRAIN_RUN_H_
 #define MLTRAIN_RUN_H_
@@ -82,6 +92,12 @@ struct RunOptions {
   nlohmann::json data = nullptr;  // data.json (fingerprints); checked against on resume
   std::string trainer;            // who trains, recorded in run.json ("" = this program)
   std::string divergence_hint;    // appended to the NaN-loss error message
+  bool wait_for_lock = false;     // another process trains this run: wait for it, not fail
+  // The loop's shape, when known: a checkpoint whose position does not fit it
+  // (epoch > epochs, batch > steps_per_epoch, step != epoch * steps_per_epoch
+  // + batch) is rejected. 0 = unknown.
+  std::int64_t epochs = 0;
+  std::int64_t steps_per_epoch = 0;
 };
 
 // Where the loop (re)starts: `epoch` (0-based) and `batch` (steps already

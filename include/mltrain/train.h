@@ -26,9 +26,10 @@ namespace mltrain {
 struct TrainOptions {
   std::vector<std::string> command_line;  // recorded in run.json
   bool rerun = false;                     // train a completed run again
-  std::string run_dir;                    // "" = <output_dir>/<run_id>
-  std::ostream* out = nullptr;            // results (stdout); nullptr = silent
-  std::ostream* log = nullptr;            // progress (stderr); nullptr = silent
+  bool wait = false;            // another process trains this run: wait for it (then report it)
+  std::string run_dir;          // "" = <output_dir>/<run_id>
+  std::ostream* out = nullptr;  // results (stdout); nullptr = silent
+  std::ostream* log = nullptr;  // progress (stderr); nullptr = silent
 };
 
 struct RunResult {

@@ -14,6 +14,7 @@ int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   TrainOptions opt;
   opt.command_line = argv;
   opt.rerun = a.rerun;
+  opt.wait = a.wait;
   opt.run_dir = a.run_dir;
   opt.out = &std::cout;
   opt.log = &std::cerr;

@@ -16,6 +16,7 @@ namespace cli {
 struct TrainArgs {
   ConfigSources sources;
   bool rerun = false;
+  bool wait = false;
   std::string run_dir;  // train into this directory
 };
 

@@ -104,6 +104,8 @@ int real_main(int argc, char** argv) {
   train_flags.add_to(train);
   train->add_flag("--rerun", train_args.rerun,
                   "train a completed run again into reruns/<n>/ and compare state hashes");
+  train->add_flag("--wait", train_args.wait,
+                  "when another process is training this run, wait for it instead of failing");
   train->add_option("--run-dir", train_args.run_dir,
                     "train into this directory instead of <output_dir>/<run_id>/");
 
@@ -250,7 +252,14 @@ int main(int argc, char** argv) {
   ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
   try {
-    return real_main(argc, argv);
+    const int rc = real_main(argc, argv);
+    // Output that never arrived (a full disk, a closed pipe) is a failure.
+    std::cout.flush();
+    if (!std::cout) {
+      std::cerr << "ml-train: error: cannot write to standard output\n";
+      return 2;
+    }
+    return rc;
   } catch (const mltrain::Error& e) {
     std::cout.flush();
     std::cerr << "ml-train: error: " << e.what() << "\n";

@@ -182,6 +182,15 @@ FileLock& FileLock::operator=(FileLock&& other) noexcept {
   return *this;
 }
 
+void FileLock::lock(const std::string& path) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_usage(path + ": cannot open lock file: " + errno_text());
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) fail_usage(path + ": cannot lock: " + errno_text());
+  }
+}
+
 bool FileLock::try_lock(const std::string& path) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail_usage(path + ": cannot open lock file: " + errno_text());

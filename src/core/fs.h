@@ -66,6 +66,8 @@ class FileLock {
   FileLock& operator=(FileLock&& other) noexcept;
   // Returns false if another process holds the lock.
   bool try_lock(const std::string& path);
+  // Waits until the lock is free, then takes it.
+  void lock(const std::string& path);
 
  private:
   int fd_ = -1;

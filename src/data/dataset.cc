@@ -34,9 +34,10 @@ std::vector<std::vector<std::string>> tokenize_all(const Tokenizer& tok,
   return out;
 }
 
+// `labels_from`: where the label set came from, for the error message.
 EncodedSplit encode(const std::string& name, const TextFile& file,
                     const std::vector<std::vector<std::string>>& tokens, const Vocab& vocab,
-                    const std::vector<std::string>& labels) {
+                    const std::vector<std::string>& labels, const std::string& labels_from) {
   EncodedSplit s;
   s.name = name;
   s.ids.resize(tokens.size());
@@ -47,8 +48,13 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
     for (const auto& t : tokens[i]) ids.push_back(vocab.id(t));
     auto it = std::lower_bound(labels.begin(), labels.end(), file.rows[i].label);
     if (it == labels.end() || *it != file.rows[i].label) {
+      std::string known;
+      for (std::size_t k = 0; k < labels.size() && k < 10; ++k) {
+        known += (k ? ", " : "") + labels[k];
+      }
       fail_usage(file.path + ":" + std::to_string(file.rows[i].line) + ": label \"" +
-                 file.rows[i].label + "\" does not occur in the training split");
+                 file.rows[i].label + "\" does not occur in " + labels_from + " (" + known +
+                 (labels.size() > 10 ? ", ..." : "") + ")");
     }
     s.labels[i] = it - labels.begin();
   }
@@ -89,6 +95,8 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
     test = read_examples(require_data_file(d.test_path), d.format, d.text_field, d.label_field);
   }
 
+  const std::string labels_from =
+      labels != nullptr ? "the labels of the run model.init_from fine-tunes" : "the training split";
   if (labels != nullptr) {
     out.label_names = *labels;
   } else {
@@ -106,11 +114,13 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   out.vocab = vocab != nullptr
                   ? *vocab
                   : Vocab::build(train_tokens, cfg.tokenizer.min_freq, cfg.tokenizer.max_vocab);
-  out.train = encode("train", train, train_tokens, out.vocab, out.label_names);
+  out.train = encode("train", train, train_tokens, out.vocab, out.label_names, labels_from);
   train_tokens.clear();
-  out.val = encode("val", val, tokenize_all(tok, val.rows), out.vocab, out.label_names);
+  out.val =
+      encode("val", val, tokenize_all(tok, val.rows), out.vocab, out.label_names, labels_from);
   if (has_test) {
-    out.test = encode("test", test, tokenize_all(tok, test.rows), out.vocab, out.label_names);
+    out.test =
+        encode("test", test, tokenize_all(tok, test.rows), out.vocab, out.label_names, labels_from);
   }
 
   std::int64_t unk = 0, total = 0;

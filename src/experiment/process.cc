@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <map>
 
@@ -19,6 +21,70 @@ extern char** environ;
 namespace mltrain {
 
 namespace {
+
+// SIGINT / SIGTERM while children run: forwarded to each of them (they stop
+// cleanly and mark their runs interrupted), then the tool stops too.
+constexpr int kMaxChildren = 256;
+std::atomic<pid_t> g_children[kMaxChildren];
+volatile std::sig_atomic_t g_forwarded = 0;
+
+extern "C" void forward_signal(int sig) {
+  g_forwarded = sig;
+  for (auto& c : g_children) {
+    const pid_t p = c.load();
+    if (p > 0) ::kill(p, sig);
+  }
+}
+
+void track(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t empty = 0;
+    if (c.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void untrack(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t p = pid;
+    if (c.compare_exchange_strong(p, 0)) return;
+  }
+}
+
+// Forwards SIGINT and SIGTERM to the children for its lifetime; then, if one
+// came, throws Error with exit code 130 / 143.
+class Forwarding {
+ public:
+  Forwarding() {
+    g_forwarded = 0;
+    struct sigaction sa {};
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~Forwarding() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  Forwarding(const Forwarding&) = delete;
+  Forwarding& operator=(const Forwarding&) = delete;
+  bool signalled() const { return g_forwarded != 0; }
+  void throw_if_signalled() const {
+    const int sig = g_forwarded;
+    if (sig == 0) return;
+    fail_interrupted(sig);
+  }
+  [[noreturn]] static void fail_interrupted(int sig) {
+    throw Error(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                    "; the runs it started stopped cleanly and resume when the same command "
+                    "is run again",
+                sig == SIGINT ? ExitCode::kSigint : ExitCode::kSigterm);
+  }
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
 
 std::string env_name(const std::string& kv) { return kv.substr(0, kv.find('=')); }
 
@@ -57,8 +123,15 @@ pid_t spawn(const ChildSpec& spec) {
     fail_run(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // Dies with its parent; in a process group of its own, so that a
+    // terminal's Ctrl-C reaches only the parent, which forwards it once.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    ::setpgid(0, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGINT, &dfl, nullptr);
+    ::sigaction(SIGTERM, &dfl, nullptr);
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
     ::execvpe(args[0], args.data(), envp.data());
@@ -67,6 +140,7 @@ pid_t spawn(const ChildSpec& spec) {
     ::_exit(127);
   }
   ::close(log);
+  track(pid);
   return pid;
 }
 
@@ -78,6 +152,7 @@ void record_status(int status, ChildResult* r) {
 }  // namespace
 
 ChildResult run_child(const ChildSpec& spec, bool kill_when_stopped) {
+  Forwarding forwarding;
   const pid_t pid = spawn(spec);
   ChildResult r;
   while (true) {
@@ -93,24 +168,31 @@ ChildResult run_child(const ChildSpec& spec, bool kill_when_stopped) {
       continue;
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      untrack(pid);
       record_status(status, &r);
+      forwarding.throw_if_signalled();
       return r;
     }
   }
 }
 
 std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int jobs) {
+  Forwarding forwarding;
   std::vector<ChildResult> results(specs.size());
   std::map<pid_t, std::size_t> running;
   std::size_t next = 0;
   while (next < specs.size() || !running.empty()) {
-    while (next < specs.size() && static_cast<int>(running.size()) < std::max(1, jobs)) {
+    while (!forwarding.signalled() && next < specs.size() &&
+           static_cast<int>(running.size()) < std::max(1, jobs)) {
       try {
         running[spawn(specs[next])] = next;
       } catch (...) {
         // Leave no orphans behind: stop and reap what is running, then report.
         for (const auto& r : running) ::kill(r.first, SIGKILL);
-        for (const auto& r : running) ::waitpid(r.first, nullptr, 0);
+        for (const auto& r : running) {
+          ::waitpid(r.first, nullptr, 0);
+          untrack(r.first);
+        }
         throw;
       }
       ++next;
@@ -123,9 +205,12 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int j
     }
     auto it = running.find(w);
     if (it == running.end()) continue;
+    untrack(w);
     record_status(status, &results[it->second]);
     running.erase(it);
+    if (forwarding.signalled() && running.empty()) break;  // start no more
   }
+  forwarding.throw_if_signalled();
   return results;
 }
 

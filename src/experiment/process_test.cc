@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "core/fs.h"
 #include "fixtures.h"
+#include "mltrain/error.h"
 
 namespace mltrain {
 namespace {
@@ -64,6 +69,31 @@ TEST(RunChildren, RunsAtMostJobsAtATimeAndKeepsOrder) {
     EXPECT_GE(running, 1);
     EXPECT_LE(running, 2);
   }
+}
+
+// A SIGTERM to the tool reaches every running child once (they are in their
+// own process group), no further child starts, and the tool stops with 143.
+TEST(RunChildren, ForwardsSigtermAndStops) {
+  const std::string dir = fixtures::temp_dir();
+  std::vector<ChildSpec> specs;
+  for (int i = 0; i < 4; ++i) {
+    specs.push_back(sh("echo started >> " + dir + "/started; trap 'echo term >> " + dir +
+                           "/got; exit 7' TERM; sleep 5 & wait",
+                       dir + "/log"));
+  }
+  std::thread killer([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ::kill(::getpid(), SIGTERM);
+  });
+  try {
+    run_children(specs, 2);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), 143);
+  }
+  killer.join();
+  EXPECT_EQ(read_file(dir + "/started"), "started\nstarted\n");  // the other two never started
+  EXPECT_EQ(read_file(dir + "/got"), "term\nterm\n");
 }
 
 }  // namespace

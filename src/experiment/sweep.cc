@@ -131,8 +131,9 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       }
     }
     run_ids.push_back(c.run_id());
-    std::vector<std::string> argv = {opt.self_exe, "train", "-c", cfg_file,
-                                     "runtime.progress=false"};
+    // --wait: a point that another sweep is training is waited for, not failed.
+    std::vector<std::string> argv = {opt.self_exe, "train",  "--wait",
+                                     "-c",         cfg_file, "runtime.progress=false"};
     argv.insert(argv.end(), combos[i].begin(), combos[i].end());
     specs.push_back({argv, {}, join_path(res.dir, std::to_string(i + 1) + ".log")});
   }
@@ -146,6 +147,11 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   }
   std::vector<ChildResult> results = run_children(specs, opt.jobs);
 
+  // The result comes from the run directories themselves, under the sweep's
+  // lock: a point another process trained counts as completed, and two
+  // sweeps of one grid write the same sweep.json.
+  FileLock lock;
+  lock.lock(join_path(res.dir, layout::kSweepLock));
   res.runs = json::array();
   res.all_completed = true;
   for (std::size_t i = 0; i < combos.size(); ++i) {
@@ -156,7 +162,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
                 {"dir", dir},
                 {"exit_code", results[i].exit_code},
                 {"log", specs[i].log_path}};
-    if (results[i].exit_code == 0 && path_exists(summary_path)) {
+    if (path_exists(summary_path)) {
       const json s = read_summary_file(summary_path);
       row["status"] = "completed";
       row["state_hash"] = json_at(s, "state_hash");

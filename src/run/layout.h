@@ -26,6 +26,7 @@ constexpr const char* kModel = "model.pt";         // final weights
 constexpr const char* kVocab = "vocab.txt";        // the built-in trainer's vocabulary
 constexpr const char* kCheckpoints = "checkpoints";
 constexpr const char* kCheckpoint = "checkpoints/last.pt";
+constexpr const char* kPrevCheckpoint = "checkpoints/prev.pt";  // the one before last.pt
 constexpr const char* kLock = ".lock";
 constexpr const char* kReruns = "reruns";
 constexpr const char* kReproduce = "reproduce";

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -71,6 +72,49 @@ json data_identity(const json& data) {
   return out;
 }
 
+// SIGINT / SIGTERM while a Run is active: remember the signal, let the step
+// finish, and die at once on a second one.
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_signal = sig;
+  static const char kMsg[] =
+      "ml-train: stopping after this step, the run can be resumed (signal again to abort now)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+  (void)ignored;
+  std::signal(sig, SIG_DFL);
+}
+
+// Installs the handlers for its lifetime.
+class StopSignals {
+ public:
+  StopSignals() = default;
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  ~StopSignals() { restore(); }
+  void install() {
+    if (installed_) return;
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    installed_ = true;
+  }
+  void restore() {
+    if (!installed_) return;
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    installed_ = false;
+  }
+
+ private:
+  bool installed_ = false;
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
 }  // namespace
 
 struct Run::Impl {
@@ -83,6 +127,8 @@ struct Run::Impl {
   std::int64_t checkpoint_every = 0;
   bool fresh = false;
   FileLock lock, original_lock;  // original_lock: the run a rerun belongs to
+  std::string checkpoint;        // the checkpoint to resume from ("" = none)
+  std::unique_ptr<StopSignals> signals = std::make_unique<StopSignals>();
 
   // Completed before open(), or a rerun of a completed run.
   bool completed = false;
@@ -141,6 +187,10 @@ struct Run::Impl {
     st.user = user_state;
     const std::string bytes = encode_checkpoint(run_id, *model, *optimizer, st, generators);
     const std::string file = path(layout::kCheckpoint);
+    // The one before stays as prev.pt, to fall back to should last.pt be damaged.
+    if (path_exists(file) && ::rename(file.c_str(), path(layout::kPrevCheckpoint).c_str()) != 0) {
+      fail_usage(file + ": cannot keep the previous checkpoint: " + std::strerror(errno));
+    }
     if (control.stop_in_checkpoint > 0 && control.stop_in_checkpoint == pos.step) {
       // Die half-way through the write, as a crash would: the temporary file
       // write_file_atomic uses holds half the bytes, and last.pt is untouched.
@@ -149,6 +199,21 @@ struct Run::Impl {
       std::raise(SIGSTOP);
     }
     write_file_atomic(file, bytes);
+  }
+
+  // After a SIGINT/SIGTERM: checkpoint here, record it, stop with 130/143.
+  void stop_if_signalled() {
+    const int sig = g_signal;
+    if (sig == 0) return;
+    g_signal = 0;
+    if (model != nullptr) save_checkpoint();
+    const std::string name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    const std::string message = "interrupted by " + name + " at step " + std::to_string(pos.step) +
+                                "; run the same command to resume";
+    failed = true;  // recorded here; the destructor leaves it as it is
+    write_status("interrupted", message);
+    signals->restore();
+    throw Error(message, sig == SIGINT ? ExitCode::kSigint : ExitCode::kSigterm);
   }
 
   void perturb() {
@@ -224,7 +289,11 @@ Run Run::open(const json& identity, const RunOptions& options) {
   r.fresh = !path_exists(r.dir);
   make_dirs(r.dir);
   if (!r.lock.try_lock(r.path(layout::kLock))) {
-    fail_usage(r.dir + ": another process is training this run; wait for it to finish");
+    if (!options.wait_for_lock) {
+      fail_usage(r.dir + ": another process is training this run; wait for it to finish");
+    }
+    std::cerr << "ml-train: run " << r.run_id << " is being trained by another process; waiting\n";
+    r.lock.lock(r.path(layout::kLock));
   }
   const std::string config_path = r.path(layout::kConfig);
   if (path_exists(config_path) && read_file(config_path) != r.canonical) {
@@ -241,6 +310,11 @@ Run Run::open(const json& identity, const RunOptions& options) {
                  layout::kModel + " is missing; move the directory away");
     }
     json summary = read_summary_file(r.path(layout::kSummary));
+    if (summary.value("run_id", r.run_id) != r.run_id) {
+      fail_usage(r.path(layout::kSummary) + ": records run " +
+                 summary["run_id"].get<std::string>() + " but config.json is run " + r.run_id +
+                 " (edited by hand?); move the directory away");
+    }
     if (!options.rerun) {
       r.completed = true;
       r.summary = summary;
@@ -258,9 +332,26 @@ Run Run::open(const json& identity, const RunOptions& options) {
   // Temporary files left by a process killed while writing are garbage.
   remove_temp_files(r.dir);
   remove_temp_files(r.path(layout::kCheckpoints));
-  const std::string ckpt = r.path(layout::kCheckpoint);
-  if (path_exists(ckpt)) {
-    check_checkpoint(ckpt, r.run_id);  // integrity first: nothing is written for a bad one
+  // The checkpoint to resume from: last.pt, or prev.pt when last.pt is
+  // missing (killed between the two) or damaged. Integrity first: nothing is
+  // written for a bad one.
+  std::string damaged;
+  for (const char* name : {layout::kCheckpoint, layout::kPrevCheckpoint}) {
+    if (!path_exists(r.path(name))) continue;
+    try {
+      const std::int64_t step = check_checkpoint(r.path(name), r.run_id);
+      r.checkpoint = r.path(name);
+      if (!damaged.empty()) {
+        std::cerr << "ml-train: warning: " << damaged << "; resuming from " << r.checkpoint
+                  << " (step " << step << ") instead\n";
+      }
+      break;
+    } catch (const Error& e) {
+      if (damaged.empty()) damaged = e.what();
+    }
+  }
+  if (r.checkpoint.empty() && !damaged.empty()) fail_usage(damaged);
+  if (!r.checkpoint.empty()) {
     const std::string data_path = r.path(layout::kData);
     if (!options.data.is_null() && path_exists(data_path) &&
         data_identity(read_data_file(data_path)) != data_identity(options.data)) {
@@ -309,6 +400,7 @@ Run Run::open(const json& identity, const RunOptions& options) {
               << "; this run is deliberately wrong\n";
   }
   r.uncaught = std::uncaught_exceptions();
+  r.signals->install();
   return Run(std::move(impl));
 }
 
@@ -359,11 +451,24 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
                  "' is not a tensor of the model (" + names + ")");
     }
   }
-  const std::string ckpt = r.path(layout::kCheckpoint);
-  if (path_exists(ckpt)) {
-    load_checkpoint(ckpt, r.run_id, model, optimizer, &r.pos, r.generators);
+  if (!r.checkpoint.empty()) {
+    load_checkpoint(r.checkpoint, r.run_id, model, optimizer, &r.pos, r.generators);
+    const CheckpointState& p = r.pos;
+    const std::int64_t epochs = r.opt.epochs, spe = r.opt.steps_per_epoch;
+    if ((epochs > 0 && (p.epoch > epochs || (p.epoch == epochs && p.batch > 0))) ||
+        (spe > 0 && (p.batch > spe || p.step != p.epoch * spe + p.batch))) {
+      fail_usage(r.checkpoint + ": position (epoch " + std::to_string(p.epoch) + ", batch " +
+                 std::to_string(p.batch) + ", step " + std::to_string(p.step) +
+                 ") does not fit this run (" + std::to_string(epochs) + " epochs of " +
+                 std::to_string(spe) + " steps)");
+    }
     r.user_state = r.pos.user;
     r.resumed_from = r.pos.step;
+    if (r.checkpoint == r.path(layout::kPrevCheckpoint)) {
+      // last.pt is damaged: drop it, so that the next checkpoint does not
+      // push it over the good one.
+      ::unlink(r.path(layout::kCheckpoint).c_str());
+    }
   }
   r.model = &model;
   r.optimizer = &optimizer;
@@ -423,13 +528,16 @@ void Run::record_step(float loss, double lr) {
     r.dump.append_line(json_line(dump_line(step, "param", param_hashes(*r.model))));
   }
   r.inputs.clear();
-  if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0) r.save_checkpoint();
+  // (At an epoch's last step the end-of-epoch checkpoint follows.)
+  const bool epoch_end = r.opt.steps_per_epoch > 0 && r.pos.batch == r.opt.steps_per_epoch;
+  if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0 && !epoch_end) r.save_checkpoint();
   if (step == r.control.stop_at) {
     r.trace.sync();
     r.metrics.sync();
     r.dump.sync();
     std::raise(SIGSTOP);  // the supervisor kills us here
   }
+  r.stop_if_signalled();
 }
 
 void Run::record_epoch(const json& metrics) {
@@ -446,6 +554,7 @@ void Run::record_epoch(const json& metrics) {
   r.pos.batch = 0;
   r.save_checkpoint();
   r.epoch_started = Clock::now();
+  r.stop_if_signalled();
 }
 
 void Run::checkpoint() {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <functional>
 
 #include "core/fs.h"
@@ -178,7 +179,7 @@ TEST(Run, DataThatChangedUnderAnInterruptedRunIsNotResumed) {
   const std::string dir = temp_dir();
   RunOptions o;
   o.dir = dir;
-  o.data = {{"files", {{{"split", "train"}, {"sha256", "aa"}}}}};
+  o.data = {{"files", {{{"split", "train"}, {"sha256", std::string(64, 'a')}}}}};
   {
     mltrain::Run run = mltrain::Run::open(kIdentity, o);
     torch::nn::Linear m(4, 2);
@@ -186,23 +187,103 @@ TEST(Run, DataThatChangedUnderAnInterruptedRunIsNotResumed) {
     run.resume(*m, opt);
     run.checkpoint();
   }
-  o.data["files"][0]["sha256"] = "bb";
+  o.data["files"][0]["sha256"] = std::string(64, 'b');
   EXPECT_NE(error_of([&] { mltrain::Run::open(kIdentity, o); }).find("data files changed"),
             std::string::npos);
-  o.data["files"][0]["sha256"] = "aa";
+  o.data["files"][0]["sha256"] = std::string(64, 'a');
   o.data["cache_hit"] = true;  // what is not a fingerprint may differ
   mltrain::Run::open(kIdentity, o);
 }
 
-TEST(Run, ACorruptCheckpointIsAnErrorBeforeAnythingIsWritten) {
+// The last two checkpoints are kept: a damaged last.pt falls back to
+// prev.pt; when both are damaged it is an error before anything is written.
+TEST(Run, ADamagedCheckpointFallsBackToThePreviousOne) {
+  const std::string ref = temp_dir();
+  const json want = train_loop(ref);
+  const std::string dir = temp_dir();
+  train_loop(dir, 5);  // checkpoints at steps 2, 4 and 5 (the end of epoch 1)
+  auto flip = [&](const char* name) {
+    std::string ck = read_file(dir + "/checkpoints/" + name);
+    ck[ck.size() - 100] = static_cast<char>(ck[ck.size() - 100] ^ 1);
+    write_file_atomic(dir + "/checkpoints/" + name, ck);
+  };
+  flip("last.pt");
+  EXPECT_EQ(train_loop(dir)["state_sha256"], want["state_sha256"]);
+  EXPECT_EQ(load_run(dir).run["attempts"][1]["resumed_from_step"], 4);
+  EXPECT_EQ(read_file(ref + "/trace.jsonl"), read_file(dir + "/trace.jsonl"));
+}
+
+TEST(Run, TwoDamagedCheckpointsAreAnErrorBeforeAnythingIsWritten) {
   const std::string dir = temp_dir();
   train_loop(dir, 5);
-  std::string ck = read_file(dir + "/checkpoints/last.pt");
-  ck[ck.size() - 100] = static_cast<char>(ck[ck.size() - 100] ^ 1);
-  write_file_atomic(dir + "/checkpoints/last.pt", ck);
+  for (const char* name : {"last.pt", "prev.pt"}) {
+    std::string ck = read_file(dir + "/checkpoints/" + name);
+    ck[ck.size() - 100] = static_cast<char>(ck[ck.size() - 100] ^ 1);
+    write_file_atomic(dir + "/checkpoints/" + name, ck);
+  }
   const std::string run_json = read_file(dir + "/run.json");
-  EXPECT_NE(error_of([&] { train_loop(dir); }).find("corrupt checkpoint"), std::string::npos);
+  EXPECT_NE(error_of([&] { train_loop(dir); }).find("last.pt: corrupt checkpoint"),
+            std::string::npos);
   EXPECT_EQ(read_file(dir + "/run.json"), run_json);
+}
+
+TEST(Run, ACheckpointWhosePositionDoesNotFitTheLoopIsRefused) {
+  const std::string dir = temp_dir();
+  train_loop(dir, 7);
+  RunOptions o;
+  o.dir = dir;
+  o.epochs = 3;
+  o.steps_per_epoch = 4;  // the loop has 5: step 6 is not epoch 1, batch 1
+  mltrain::Run run = mltrain::Run::open(kIdentity, o);
+  torch::nn::Linear model(4, 2);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.1));
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  run.track_generator("data", gen);
+  EXPECT_NE(error_of([&] { run.resume(*model, opt); }).find("does not fit this run"),
+            std::string::npos);
+}
+
+// SIGINT/SIGTERM: the step finishes, a checkpoint is saved there, the run is
+// marked interrupted and the loop gets Error 130/143; resuming ends identical.
+TEST(Run, ASignalStopsTheRunCleanlyAtTheStep) {
+  const std::string ref = temp_dir();
+  const json want = train_loop(ref);
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string dir = temp_dir();
+    RunOptions o;
+    o.dir = dir;
+    o.checkpoint_every = 100;  // no checkpoint but the one the signal makes
+    o.trace_every = 3;
+    try {
+      mltrain::Run run = mltrain::Run::open(kIdentity, o);
+      torch::nn::Linear model(4, 2);
+      torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.1));
+      at::Generator gen = at::detail::createCPUGenerator(run.seed());
+      run.track_generator("data", gen);
+      run.state() = {{"seen", 0}};
+      run.resume(*model, opt);
+      for (int b = 0; b < 5; ++b) {
+        torch::Tensor x = torch::randn({8, 4}, gen);
+        torch::Tensor loss =
+            torch::nn::functional::cross_entropy(model(x), (x.sum(1) > 0).to(torch::kLong));
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+        run.state()["seen"] = run.state()["seen"].get<int>() + 8;
+        if (b == 2) std::raise(sig);  // arrives in the middle of step 3
+        run.record_step(loss.item<float>(), 0.1);
+      }
+      FAIL() << "the signal did not stop the run";
+    } catch (const Error& e) {
+      EXPECT_EQ(static_cast<int>(e.code()), sig == SIGINT ? 130 : 143);
+      EXPECT_NE(std::string(e.what()).find("at step 3"), std::string::npos) << e.what();
+    }
+    const json r = read_json_file(dir + "/run.json");
+    EXPECT_EQ(r["status"], "interrupted");
+    EXPECT_EQ(train_loop(dir)["state_sha256"], want["state_sha256"]);
+    EXPECT_EQ(load_run(dir).run["attempts"][1]["resumed_from_step"], 3);
+    EXPECT_EQ(read_file(ref + "/trace.jsonl"), read_file(dir + "/trace.jsonl"));
+  }
 }
 
 TEST(Run, ANonFiniteLossFailsTheRun) {

@@ -20,6 +20,7 @@
 #include "run/checkpoint.h"
 #include "run/layout.h"
 #include "run/record_files.h"
+#include "train/memory.h"
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/step.h"
@@ -37,6 +38,7 @@ double seconds_since_steady(std::chrono::steady_clock::time_point t) {
 // a model file. Checked before the run directory is touched.
 struct Parent {
   std::string path, model_file, run_id;
+  std::string state_sha256;  // what the parent's summary.json records, if any
   bool has_vocab = false;
   Vocab vocab;
   std::vector<std::string> labels;
@@ -63,6 +65,10 @@ Parent resolve_parent(const std::string& init_from) {
     }
     const std::string cfg_path = join_path(init_from, layout::kConfig);
     if (path_exists(cfg_path)) p.run_id = sha1_hex(read_file(cfg_path)).substr(0, 8);
+    const std::string summary_path = join_path(init_from, layout::kSummary);
+    if (path_exists(summary_path)) {
+      p.state_sha256 = read_summary_file(summary_path).value("state_sha256", "");
+    }
   } else if (!path_exists(init_from)) {
     fail_usage("key 'model.init_from': " + init_from + " not found");
   } else {
@@ -74,6 +80,9 @@ Parent resolve_parent(const std::string& init_from) {
 
 RunOptions run_options(const Config& cfg, const TrainOptions& opt, const PreparedData& data) {
   RunOptions ro;
+  ro.wait_for_lock = opt.wait;
+  ro.epochs = cfg.training.epochs;
+  ro.steps_per_epoch = (data.train.size() + cfg.training.batch_size - 1) / cfg.training.batch_size;
   ro.output_dir = cfg.runtime.output_dir;
   ro.dir = opt.run_dir;
   ro.rerun = opt.rerun;
@@ -109,7 +118,9 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   std::ostream* out = opt.out;
   if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
 
-  // Inputs first: bad data or a bad parent fails before any directory exists.
+  // Inputs first: a config this machine cannot hold, bad data or a bad parent
+  // fails before any directory exists.
+  check_memory(cfg);
   const bool has_parent = !cfg.model.init_from.empty();
   Parent parent;
   if (has_parent) parent = resolve_parent(cfg.model.init_from);
@@ -132,6 +143,11 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   std::shared_ptr<ClassifierImpl> model = make_classifier(cfg, data.vocab.size(), num_classes);
   if (has_parent) {
     load_weights(parent.model_file, *model);
+    if (!parent.state_sha256.empty() && state_sha256(*model) != parent.state_sha256) {
+      fail_usage(parent.model_file + ": does not hold the weights its run recorded (state_sha256 " +
+                 parent.state_sha256.substr(0, 16) + " in summary.json, " + state_hash(*model) +
+                 " in the file); the file is damaged");
+    }
     run.annotate("init_from",
                  {{"path", parent.path},
                   {"model_file", parent.model_file},

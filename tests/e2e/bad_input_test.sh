@@ -13,6 +13,9 @@ printf '{"model": {"arch": 3}}' >jsontype.json
 printf 'model: 5\n' >section.yaml
 printf 'seed: -4\n' >seed.yaml
 printf 'deterministic: maybe\n' >bool.yaml
+printf 'training:\n  lr: 0.1\n  epochs: 2\n  lr: 0.2\n' >dup.yaml
+printf '{"training": {"lr": 1e999}}' >huge.json
+printf "runtime:\n  output_dir: \"out\\xff\"\n" >badutf8.yaml
 mkdir -p adir
 printf 'seed: 1\n' >unreadable.yaml
 chmod 000 unreadable.yaml
@@ -43,6 +46,11 @@ cases=(
   "key 'tokenizer.ngrams': n-grams > 1 need model.arch=bow|config model.arch=cnn tokenizer.ngrams=2"
   "million parameters (limit 1500 million)|config model.embed_dim=65536 model.hidden_dim=65536"
   "did you mean 'runtime.num_workers'|train num_workers=2"
+  "dup.yaml:4: duplicate key 'training.lr'|config -c dup.yaml"
+  "huge.json:1: invalid JSON: number overflow|config -c huge.json"
+  "key 'runtime.output_dir': not valid UTF-8|config -c badutf8.yaml"
+  "needs about|train model.arch=transformer tokenizer.max_len=100000 runtime.output_dir=mem"
+  "lower tokenizer.max_len|train model.arch=transformer tokenizer.max_len=100000 runtime.output_dir=mem"
 )
 if [ "$(id -u)" -ne 0 ]; then
   cases+=("unreadable.yaml: cannot open for reading|config -c unreadable.yaml")
@@ -66,5 +74,6 @@ for c in "${cases[@]}"; do
   [ ! -s out.txt ] || { cat out.txt; fail "stdout not empty on error for: ${args[*]}"; }
   n=$((n + 1))
 done
+[ ! -e mem ] || fail "a refused config left an output directory"
 echo "$n bad-input cases exit 2 with one clear line"
 [ "$n" -ge 15 ] || fail "too few cases"
