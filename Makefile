@@ -6,7 +6,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 ML_TRAIN := $(BUILD_DIR)/ml-train
 
-.PHONY: all setup configure build train test bench clean format format-check
+.PHONY: all setup configure build train test bench clean format format-check fuzz sanitize
 
 all: build
 
@@ -32,6 +32,33 @@ bench: setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLTRAIN_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bench/run
+
+# libFuzzer targets (clang, ASan + UBSan) on the config loader, the data
+# readers, the run records and the checkpoint reader, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 20
+fuzz: setup
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DMLTRAIN_FUZZ=ON -DMLTRAIN_BUILD_TESTS=OFF \
+	  -DMLTRAIN_BUILD_EXAMPLES=OFF -DMLTRAIN_PCH=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_config fuzz_reader fuzz_records \
+	  fuzz_checkpoint make_checkpoint_seeds
+	fuzz/run build-fuzz $(FUZZ_SECONDS)
+
+# The whole test suite built with AddressSanitizer + UBSan (any finding fails
+# the test it happens in), and the loader, child-process and Run tests under
+# ThreadSanitizer.
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+sanitize: setup
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLTRAIN_SANITIZE=address
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && $(SAN_ENV) ctest --output-on-failure -j $(JOBS)
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLTRAIN_SANITIZE=thread \
+	  -DMLTRAIN_BUILD_EXAMPLES=OFF
+	cmake --build build-tsan -j $(JOBS) --target torch_tests experiment_tests
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -R 'LoaderInvariance|Loader\.|RunChild|Run\.'
 
 format: setup
 	clang-format -i $$(git ls-files '*.cc' '*.h')

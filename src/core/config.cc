@@ -384,8 +384,10 @@ void apply_yaml_node(const YAML::Node& node, const std::string& prefix, const st
   }
   std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& k = it->first;
-    const YAML::Node& v = it->second;
+    // Copies: yaml-cpp's iterator hands out a temporary pair (a reference to
+    // its members dangles; found by fuzzing under ASan).
+    const YAML::Node k = it->first;
+    const YAML::Node v = it->second;
     if (!k.IsScalar()) fail_usage(yaml_where(file, k.Mark()) + ": keys must be plain names");
     std::string key = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
     std::string where = yaml_where(file, k.Mark());

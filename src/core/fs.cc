@@ -37,7 +37,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail_usage(path + ": cannot write: " + errno_text());
   try {
-    write_all(fd, bytes.data(), bytes.size(), tmp);
+    write_all(fd, bytes.data(), bytes.size(), path);  // errors name the file, not the temp
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -125,7 +125,8 @@ void remove_temp_files(const std::string& dir) {
 
 LineWriter::~LineWriter() { close(); }
 
-void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {
+void LineWriter::open(const std::string& path, std::uint64_t keep_bytes,
+                      const std::string& want_sha256) {
   close();
   path_ = path;
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -147,6 +148,19 @@ void LineWriter::open(const std::string& path, std::uint64_t keep_bytes) {
     }
     cur = keep_bytes;
   }
+  // The running hash starts from what is kept, which must be what was there.
+  hash_ = std::make_unique<Sha256>();
+  if (cur > 0) {
+    const std::string kept = read_file(path).substr(0, cur);
+    hash_->update(kept.data(), kept.size());
+  }
+  if (!want_sha256.empty() && hash_->hex_digest_so_far() != want_sha256) {
+    ::close(fd_);
+    fd_ = -1;
+    fail_usage(path + ": its first " + std::to_string(cur) +
+               " bytes changed since the checkpoint recorded them; the run directory is damaged "
+               "(train into a new output_dir)");
+  }
   ::lseek(fd_, 0, SEEK_END);
   size_ = cur;
 }
@@ -156,6 +170,7 @@ void LineWriter::append_line(const std::string& line) {
   buf.push_back('\n');
   write_all(fd_, buf.data(), buf.size(), path_);
   size_ += buf.size();
+  hash_->update(buf.data(), buf.size());
 }
 
 void LineWriter::sync() {

@@ -6,7 +6,10 @@
 #define MLTRAIN_SRC_CORE_FS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "core/hash.h"
 
 namespace mltrain {
 
@@ -33,7 +36,9 @@ void remove_temp_files(const std::string& dir);
 // Append-only line file (metrics.jsonl, trace.jsonl). Each append writes one
 // complete line with a single write(2); flush() fsyncs. A crash can at worst
 // leave a partial last line, which resume truncates away using the byte
-// offset stored in the checkpoint.
+// offset stored in the checkpoint. It keeps a running sha256 of the file's
+// content, so that a checkpoint can record what the first `size()` bytes
+// were and a resume can check they are still that.
 class LineWriter {
  public:
   LineWriter() = default;
@@ -41,17 +46,21 @@ class LineWriter {
   LineWriter(const LineWriter&) = delete;
   LineWriter& operator=(const LineWriter&) = delete;
 
-  // Opens for appending after truncating to `keep_bytes`.
-  void open(const std::string& path, std::uint64_t keep_bytes);
+  // Opens for appending after truncating to `keep_bytes`. When `want_sha256`
+  // is given, the kept bytes must hash to it (else Error: the file changed).
+  void open(const std::string& path, std::uint64_t keep_bytes, const std::string& want_sha256 = "");
   void append_line(const std::string& line);
   void sync();
   void close();
   std::uint64_t size() const { return size_; }
+  // sha256 of the file's content (its first size() bytes).
+  std::string sha256() const { return hash_ ? hash_->hex_digest_so_far() : ""; }
 
  private:
   int fd_ = -1;
   std::string path_;
   std::uint64_t size_ = 0;
+  std::unique_ptr<Sha256> hash_;
 };
 
 // Exclusive advisory lock on a file (flock); released on destruction or when

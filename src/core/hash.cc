@@ -58,6 +58,19 @@ std::string Sha256::hex_digest() {
   return to_hex(d, n);
 }
 
+std::string Sha256::hex_digest_so_far() const {
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, ctx_->md) != 1 ||
+      EVP_DigestFinal_ex(copy, d, &n) != 1) {
+    EVP_MD_CTX_free(copy);
+    fail_run("OpenSSL SHA-256 copy failed");
+  }
+  EVP_MD_CTX_free(copy);
+  return to_hex(d, n);
+}
+
 std::string sha256_file(const std::string& path, std::size_t* size) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) fail_usage(path + ": cannot open for reading");

@@ -27,6 +27,8 @@ class Sha256 {
   void update(const void* data, std::size_t size);
   // Returns the lowercase hex digest; the object must not be updated after.
   std::string hex_digest();
+  // The digest of what was hashed so far; hashing can go on.
+  std::string hex_digest_so_far() const;
 
  private:
   struct Ctx;

@@ -12,6 +12,8 @@
 #include "core/hash.h"
 #include "core/json_io.h"
 #include "mltrain/error.h"
+#include "mltrain/records.h"
+#include "mltrain/state_hash.h"
 
 namespace mltrain {
 namespace {
@@ -20,6 +22,7 @@ using json = nlohmann::json;
 
 const char* kMagic = "ml-train-checkpoint";
 const char* kWeightsMagic = "ml-train-weights";
+constexpr std::int64_t kWeightsVersion = 2;
 
 std::string short_what(const std::exception& e) {
   std::string s = e.what();
@@ -83,48 +86,73 @@ void check_optimizer_state(const std::string& path, torch::optim::Optimizer& opt
   }
 }
 
+// The envelope of a checkpoint or weights file: "MAGIC VERSION\n", a JSON
+// header line (with payload_bytes and payload_sha256), the payload. `what`
+// names the kind of file in errors ("checkpoint", "model file").
+std::string envelope(const char* magic, std::int64_t version, json header,
+                     const std::string& payload) {
+  header["payload_bytes"] = payload.size();
+  header["payload_sha256"] = sha256_hex(payload);
+  return std::string(magic) + " " + std::to_string(version) + "\n" + header.dump() + "\n" + payload;
+}
+
+// Reads and verifies an envelope; returns its header and leaves the payload
+// in *payload. Nothing of the payload is parsed before its checksum matched.
+json open_envelope(const std::string& path, const char* magic, std::int64_t version,
+                   const std::string& what, std::string* payload) {
+  if (!path_exists(path)) fail_usage(path + ": " + what + " not found");
+  if (is_directory(path)) fail_usage(path + ": is a directory, expected a " + what);
+  *payload = read_file(path);
+  const auto nl1 = payload->find('\n');
+  const std::string first = payload->substr(0, nl1 == std::string::npos ? 0 : nl1);
+  if (first.rfind(magic, 0) != 0) {
+    fail_usage(path + ": not an ml-train " + what + " (bad magic)");
+  }
+  if (first != std::string(magic) + " " + std::to_string(version)) {
+    fail_usage(path + ": unsupported " + what + " version '" + first.substr(std::strlen(magic)) +
+               "' (this ml-train reads version " + std::to_string(version) + ")");
+  }
+  const auto nl2 = payload->find('\n', nl1 + 1);
+  if (nl2 == std::string::npos) fail_usage(path + ": corrupt " + what + " (truncated header)");
+  json header;
+  std::uint64_t bytes = 0;
+  std::string sha;
+  try {
+    header = json::parse(payload->begin() + static_cast<long>(nl1 + 1),
+                         payload->begin() + static_cast<long>(nl2));
+    bytes = header.at("payload_bytes").get<std::uint64_t>();
+    sha = header.at("payload_sha256").get<std::string>();
+  } catch (const json::exception&) {
+    fail_usage(path + ": corrupt " + what + " (unreadable header)");
+  }
+  payload->erase(0, nl2 + 1);
+  if (payload->size() != bytes) {
+    fail_usage(path + ": corrupt " + what + " (" + std::to_string(payload->size()) +
+               " payload bytes, the header says " + std::to_string(bytes) + ")");
+  }
+  if (sha256_hex(*payload) != sha) {
+    fail_usage(path + ": corrupt " + what + " (payload sha256 does not match its header)");
+  }
+  return header;
+}
+
 struct Header {
   std::string run_id;
   std::int64_t step = 0;
-  std::uint64_t payload_bytes = 0;
-  std::string payload_sha256;
 };
 
-// Splits a checkpoint file into its verified header and payload.
-Header read_verified(const std::string& path, const std::string& run_id, std::string* bytes) {
-  if (!path_exists(path)) fail_usage(path + ": checkpoint not found");
-  *bytes = read_file(path);
-  const std::string magic_line = std::string(kMagic) + " " + std::to_string(kCheckpointVersion);
-  const auto nl1 = bytes->find('\n');
-  const std::string first = bytes->substr(0, nl1 == std::string::npos ? 0 : nl1);
-  if (first.rfind(kMagic, 0) != 0) fail_usage(path + ": not an ml-train checkpoint (bad magic)");
-  if (first != magic_line) {
-    fail_usage(path + ": unsupported checkpoint version '" + first.substr(std::strlen(kMagic)) +
-               "' (this ml-train reads version " + std::to_string(kCheckpointVersion) + ")");
-  }
-  const auto nl2 = bytes->find('\n', nl1 + 1);
-  if (nl2 == std::string::npos) fail_usage(path + ": corrupt checkpoint (truncated header)");
+// A checkpoint's verified header and payload.
+Header read_verified(const std::string& path, const std::string& run_id, std::string* payload) {
+  const json j = open_envelope(path, kMagic, kCheckpointVersion, "checkpoint", payload);
   Header h;
   try {
-    json j = json::parse(bytes->begin() + static_cast<long>(nl1 + 1),
-                         bytes->begin() + static_cast<long>(nl2));
     h.run_id = j.at("run_id").get<std::string>();
     h.step = j.at("step").get<std::int64_t>();
-    h.payload_bytes = j.at("payload_bytes").get<std::uint64_t>();
-    h.payload_sha256 = j.at("payload_sha256").get<std::string>();
   } catch (const json::exception&) {
     fail_usage(path + ": corrupt checkpoint (unreadable header)");
   }
   if (h.run_id != run_id) {
     fail_usage(path + ": checkpoint belongs to run " + h.run_id + ", not " + run_id);
-  }
-  bytes->erase(0, nl2 + 1);
-  if (bytes->size() != h.payload_bytes) {
-    fail_usage(path + ": corrupt checkpoint (" + std::to_string(bytes->size()) +
-               " payload bytes, the header says " + std::to_string(h.payload_bytes) + ")");
-  }
-  if (sha256_hex(*bytes) != h.payload_sha256) {
-    fail_usage(path + ": corrupt checkpoint (payload sha256 does not match its header)");
   }
   if (h.step < 0) fail_usage(path + ": corrupt checkpoint (negative step)");
   return h;
@@ -156,13 +184,10 @@ std::string encode_checkpoint(const std::string& run_id, torch::nn::Module& mode
                          torch::kInt64));
   ar.write("elapsed", torch::tensor({st.elapsed_seconds}, torch::kFloat64));
   ar.write("state", c10::IValue(json_line(st.user)));
-  const std::string payload = archive_bytes(ar);
-  const json header = {{"run_id", run_id},
-                       {"step", st.step},
-                       {"payload_bytes", payload.size()},
-                       {"payload_sha256", sha256_hex(payload)}};
-  return std::string(kMagic) + " " + std::to_string(kCheckpointVersion) + "\n" + header.dump() +
-         "\n" + payload;
+  ar.write("records", c10::IValue(json_line({{"metrics_sha256", st.metrics_sha256},
+                                             {"trace_sha256", st.trace_sha256}})));
+  return envelope(kMagic, kCheckpointVersion, {{"run_id", run_id}, {"step", st.step}},
+                  archive_bytes(ar));
 }
 
 std::int64_t check_checkpoint(const std::string& path, const std::string& run_id) {
@@ -223,6 +248,13 @@ void load_checkpoint(const std::string& path, const std::string& run_id, torch::
       fail_usage(path + ": corrupt checkpoint (no loop state)");
     }
     st->user = parse_json(user.toStringRef(), path + " (loop state)");
+    c10::IValue records;
+    if (ar.try_read("records", records) && records.isString()) {
+      const json r = parse_json(records.toStringRef(), path + " (records)");
+      const json m = json_at(r, "metrics_sha256"), t = json_at(r, "trace_sha256");
+      st->metrics_sha256 = m.is_string() ? m.get<std::string>() : "";
+      st->trace_sha256 = t.is_string() ? t.get<std::string>() : "";
+    }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -231,31 +263,35 @@ void load_checkpoint(const std::string& path, const std::string& run_id, torch::
 }
 
 void save_weights(const std::string& path, torch::nn::Module& model) {
-  torch::serialize::OutputArchive ar, m;
-  ar.write("magic", c10::IValue(std::string(kWeightsMagic)));
-  ar.write("version", c10::IValue(static_cast<std::int64_t>(1)));
-  model.save(m);
-  ar.write("model", m);
-  write_file_atomic(path, archive_bytes(ar));
+  torch::serialize::OutputArchive ar;
+  model.save(ar);
+  write_file_atomic(path, envelope(kWeightsMagic, kWeightsVersion,
+                                   {{"state_sha256", state_sha256(model)}}, archive_bytes(ar)));
 }
 
 namespace {
 
-void open_weights(const std::string& path, torch::serialize::InputArchive* ar) {
-  if (!path_exists(path)) fail_usage(path + ": model file not found");
-  if (is_directory(path)) fail_usage(path + ": is a directory, expected a model file");
+// The verified archive of a weights file, and the state hash it records.
+std::string open_weights(const std::string& path, torch::serialize::InputArchive* ar) {
+  std::string payload;
+  const json header = open_envelope(path, kWeightsMagic, kWeightsVersion, "model file", &payload);
   try {
-    ar->load_from(path);
+    ar->load_from(payload.data(), payload.size());
   } catch (const std::exception& e) {
     fail_usage(path + ": corrupt or unreadable model file (" + short_what(e) + ")");
   }
-  c10::IValue magic;
-  if (!ar->try_read("magic", magic) || !magic.isString() || magic.toStringRef() != kWeightsMagic) {
-    fail_usage(path + ": not an ml-train model file (bad magic)");
-  }
+  const json sha = header.value("state_sha256", json(nullptr));
+  return sha.is_string() ? sha.get<std::string>() : "";
 }
 
 }  // namespace
+
+std::string verify_weights_file(const std::string& path) {
+  std::string payload;
+  const json header = open_envelope(path, kWeightsMagic, kWeightsVersion, "model file", &payload);
+  const json sha = json_at(header, "state_sha256");
+  return sha.is_string() ? sha.get<std::string>() : "";
+}
 
 void check_weights_file(const std::string& path) {
   torch::serialize::InputArchive ar;
@@ -264,16 +300,17 @@ void check_weights_file(const std::string& path) {
 
 void load_weights(const std::string& path, torch::nn::Module& model) {
   torch::serialize::InputArchive ar;
-  open_weights(path, &ar);
+  const std::string recorded = open_weights(path, &ar);
   const auto shapes = tensor_shapes(model);
   try {
-    torch::serialize::InputArchive m;
-    ar.read("model", m);
-    model.load(m);
+    model.load(ar);
   } catch (const std::exception& e) {
     fail_usage(path + ": weights do not fit this model (" + short_what(e) + ")");
   }
   check_same_shapes(path, "weights do not fit this model", shapes, model);
+  if (!recorded.empty() && state_sha256(model) != recorded) {
+    fail_usage(path + ": the weights do not hash to the state_sha256 the file records");
+  }
 }
 
 }  // namespace mltrain

@@ -1,7 +1,9 @@
 // Internal: checkpoints (model + optimizer + generators + position + the
 // loop's own state) and final weights (model.pt).
 //
-// A checkpoint file is a header followed by a LibTorch archive (the payload):
+// A checkpoint file (and a weights file, model.pt, the same way with magic
+// "ml-train-weights 2" and the state_sha256 of the weights in its header) is
+// a header followed by a LibTorch archive (the payload):
 //   line 1  "ml-train-checkpoint 2"                          magic and version
 //   line 2  {"payload_bytes":N,"payload_sha256":H,"run_id":R,"step":S}
 //   rest    the payload: N bytes whose sha256 is H
@@ -34,6 +36,7 @@ struct CheckpointState {
   std::int64_t step = 0;                           // steps taken in all
   std::uint64_t metrics_bytes = 0;                 // metrics.jsonl length at this point
   std::uint64_t trace_bytes = 0;                   // trace.jsonl length at this point
+  std::string metrics_sha256, trace_sha256;        // and their content ("" = not checked)
   double elapsed_seconds = 0;                      // training time of all attempts so far
   nlohmann::json user = nlohmann::json::object();  // Run::state()
 };
@@ -64,6 +67,9 @@ void save_weights(const std::string& path, torch::nn::Module& model);
 void load_weights(const std::string& path, torch::nn::Module& model);
 // Checks that `path` is a readable ml-train weights file (without a model).
 void check_weights_file(const std::string& path);
+// Verifies a weights file's header and checksum without parsing its archive;
+// returns the state_sha256 it records. Throws Error naming the file.
+std::string verify_weights_file(const std::string& path);
 
 }  // namespace mltrain
 

@@ -182,6 +182,8 @@ struct Run::Impl {
     trace.sync();
     pos.metrics_bytes = metrics.size();
     pos.trace_bytes = trace.size();
+    pos.metrics_sha256 = metrics.sha256();
+    pos.trace_sha256 = trace.sha256();
     CheckpointState st = pos;
     st.elapsed_seconds = elapsed();
     st.user = user_state;
@@ -310,6 +312,15 @@ Run Run::open(const json& identity, const RunOptions& options) {
                  layout::kModel + " is missing; move the directory away");
     }
     json summary = read_summary_file(r.path(layout::kSummary));
+    // A completed result is only reported when it is intact: the weights pass
+    // their checksum and are the ones summary.json describes.
+    const std::string weights = verify_weights_file(r.path(layout::kModel));
+    if (weights != summary.value("state_sha256", weights)) {
+      fail_usage(r.path(layout::kModel) + ": holds weights with state_sha256 " +
+                 weights.substr(0, 16) + " but summary.json records " +
+                 summary["state_sha256"].get<std::string>().substr(0, 16) +
+                 "; the run directory is damaged");
+    }
     if (summary.value("run_id", r.run_id) != r.run_id) {
       fail_usage(r.path(layout::kSummary) + ": records run " +
                  summary["run_id"].get<std::string>() + " but config.json is run " + r.run_id +
@@ -472,8 +483,8 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
   }
   r.model = &model;
   r.optimizer = &optimizer;
-  r.metrics.open(r.path(layout::kMetrics), r.pos.metrics_bytes);
-  r.trace.open(r.path(layout::kTrace), r.pos.trace_bytes);
+  r.metrics.open(r.path(layout::kMetrics), r.pos.metrics_bytes, r.pos.metrics_sha256);
+  r.trace.open(r.path(layout::kTrace), r.pos.trace_bytes, r.pos.trace_sha256);
   r.run_json["attempts"].back()["resumed_from_step"] = r.resumed_from;
   write_json_atomic(r.path(layout::kRun), r.run_json);
   if (r.control.dump_from > 0) {
