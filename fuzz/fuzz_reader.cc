@@ -11,8 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   static const char* kFormats[] = {"jsonl", "csv", "tsv"};
   const char* format = kFormats[data[0] % 3];
-  const std::string path =
-      mltrain::fuzz::write(std::string("d.") + format, mltrain::fuzz::as_string(data + 1, size - 1));
+  const std::string path = mltrain::fuzz::write(std::string("d.") + format,
+                                                mltrain::fuzz::as_string(data + 1, size - 1));
   try {
     const mltrain::TextFile f = mltrain::read_examples(path, "auto", "text", "label");
     for (const auto& ex : f.rows) {

@@ -14,7 +14,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  static const char* kFiles[] = {"run.json",      "summary.json", "data.json", "env.json",
+  static const char* kFiles[] = {"run.json",      "summary.json", "data.json",   "env.json",
                                  "metrics.jsonl", "trace.jsonl",  "config.json", "sweep.json"};
   const std::string file = kFiles[data[0] % 8];
   const std::string dir = mltrain::fuzz::scratch() + "/run";

@@ -13,13 +13,16 @@
 // run_id = sha1(canonical)[:8].
 //
 // Every key is declared once, in the tables below. Each row is
-//   X(name, kind, default, min, max, choices, doc)
+//   X(name, kind, default, min, max, choices, identity, doc)
 // and that one row gives the C++ field of the section struct, the key's
 // parsing and validation, "did you mean", its place in the canonical JSON,
 // the JSON Schema of `ml-train config --schema` and the README's config table
 // (checked by a test). Kinds: Bool, Int (int64), Seed (uint64), Float
 // (double), String (non-empty), OptString ("" = null), Choice (one of the
-// '|'-separated choices). min/max bound Int and Float keys.
+// '|'-separated choices). min/max bound Int and Float keys. identity: Always,
+// or IfSet for keys added after the identity format was fixed: those appear
+// in the canonical JSON only when they differ from their default, so that
+// adding a key never changes the run id of an existing config.
 #ifndef MLTRAIN_CONFIG_H_
 #define MLTRAIN_CONFIG_H_
 
@@ -37,56 +40,61 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
 
 // clang-format off
 #define MLTRAIN_CONFIG_ROOT(X) \
-  X(seed, Seed, 42, 0, 0, "", "root seed of every random stream") \
-  X(deterministic, Bool, false, 0, 0, "", "bit-exact mode: deterministic algorithms, cuDNN/cuBLAS settings")
+  X(seed, Seed, 42, 0, 0, "", Always, "root seed of every random stream") \
+  X(deterministic, Bool, false, 0, 0, "", Always, "bit-exact mode: deterministic algorithms, cuDNN/cuBLAS settings")
 
 #define MLTRAIN_CONFIG_DATA(X) \
-  X(train_path, String, "data/spamassassin/train.jsonl.gz", 0, 0, "", "training split; vocabulary and labels come from it") \
-  X(val_path, String, "data/spamassassin/val.jsonl.gz", 0, 0, "", "validation split (per-epoch metrics)") \
-  X(test_path, OptString, "data/spamassassin/test.jsonl.gz", 0, 0, "", "test split, or null for none") \
-  X(format, Choice, "auto", 0, 0, "auto|jsonl|csv|tsv", "file format; auto goes by the extension (each may be .gz)") \
-  X(text_field, String, "text", 0, 0, "", "field (JSONL) or column (CSV/TSV) holding the text") \
-  X(label_field, String, "label", 0, 0, "", "field or column holding the label")
+  X(train_path, String, "data/spamassassin/train.jsonl.gz", 0, 0, "", Always, "training split; vocabulary and labels come from it") \
+  X(val_path, String, "data/spamassassin/val.jsonl.gz", 0, 0, "", Always, "validation split (per-epoch metrics)") \
+  X(test_path, OptString, "data/spamassassin/test.jsonl.gz", 0, 0, "", Always, "test split, or null for none") \
+  X(format, Choice, "auto", 0, 0, "auto|jsonl|csv|tsv", Always, "file format; auto goes by the extension (each may be .gz)") \
+  X(text_field, String, "text", 0, 0, "", Always, "field (JSONL) or column (CSV/TSV) holding the text") \
+  X(label_field, String, "label", 0, 0, "", Always, "field or column holding the label")
 
 #define MLTRAIN_CONFIG_TOKENIZER(X) \
-  X(kind, Choice, "word", 0, 0, "word|char", "word: letters/digits runs and punctuation; char: characters") \
-  X(lowercase, Bool, true, 0, 0, "", "lower-case the text before tokenizing") \
-  X(max_len, Int, 1024, 1, 100000, "", "tokens kept per text (before n-grams)") \
-  X(min_freq, Int, 2, 1, kConfigIntMax, "", "fewer occurrences in the training split map to <unk>") \
-  X(max_vocab, Int, 30000, 3, 50000000, "", "vocabulary size, <pad> and <unk> included") \
-  X(ngrams, Int, 1, 1, 5, "", "word n-grams 2..N added to the tokens (bow only)")
+  X(kind, Choice, "word", 0, 0, "word|char|sentencepiece", Always, "word: letters/digits runs and punctuation; char: characters; sentencepiece: subword pieces") \
+  X(lowercase, Bool, true, 0, 0, "", Always, "lower-case the text before tokenizing") \
+  X(max_len, Int, 1024, 1, 100000, "", Always, "tokens kept per text (before n-grams)") \
+  X(min_freq, Int, 2, 1, kConfigIntMax, "", Always, "fewer occurrences in the training split map to <unk>") \
+  X(max_vocab, Int, 30000, 3, 50000000, "", Always, "vocabulary size, <pad> and <unk> included") \
+  X(ngrams, Int, 1, 1, 5, "", Always, "n-grams 2..N added (bow only): of words or pieces; of characters within words for char") \
+  X(hash_buckets, Int, 0, 0, 16777216, "", IfSet, "n-grams hashed into this many buckets (fastText style); 0 = each its own token") \
+  X(sp_type, Choice, "unigram", 0, 0, "unigram|bpe", IfSet, "sentencepiece: the model trained on the training split") \
+  X(vocab_size, Int, 8000, 16, 1000000, "", IfSet, "sentencepiece: pieces of the trained model") \
+  X(sp_model, OptString, "", 0, 0, "", IfSet, "sentencepiece: an existing .model file instead of training one, or null")
 
 #define MLTRAIN_CONFIG_MODEL(X) \
-  X(arch, Choice, "bow", 0, 0, "bow|cnn|transformer", "bow: EmbeddingBag + MLP; cnn; transformer encoder") \
-  X(embed_dim, Int, 64, 1, 65536, "", "embedding width") \
-  X(hidden_dim, Int, 64, 1, 65536, "", "hidden width (MLP, convolutions, feed-forward)") \
-  X(num_layers, Int, 1, 1, 64, "", "convolution or encoder layers") \
-  X(num_heads, Int, 2, 1, 256, "", "attention heads (transformer); must divide embed_dim") \
-  X(dropout, Float, 0.1, 0, 0.999, "", "dropout probability inside the model") \
-  X(init_from, OptString, "", 0, 0, "", "fine-tune from a run directory or a model.pt file, or null")
+  X(arch, Choice, "bow", 0, 0, "bow|cnn|transformer", Always, "bow: EmbeddingBag + MLP; cnn; transformer encoder") \
+  X(embed_dim, Int, 64, 1, 65536, "", Always, "embedding width") \
+  X(hidden_dim, Int, 64, 1, 65536, "", Always, "hidden width (MLP, convolutions, feed-forward)") \
+  X(num_layers, Int, 1, 1, 64, "", Always, "convolution or encoder layers") \
+  X(num_heads, Int, 2, 1, 256, "", Always, "attention heads (transformer); must divide embed_dim") \
+  X(dropout, Float, 0.1, 0, 0.999, "", Always, "dropout probability inside the model") \
+  X(init_from, OptString, "", 0, 0, "", Always, "fine-tune from a run directory or a model.pt file, or null")
 
 #define MLTRAIN_CONFIG_TRAINING(X) \
-  X(epochs, Int, 5, 1, 100000, "", "passes over the training split") \
-  X(batch_size, Int, 32, 1, 1000000, "", "examples per optimizer step") \
-  X(lr, Float, 0.005, 0, 100, "", "peak learning rate") \
-  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", "optimizer") \
-  X(momentum, Float, 0.9, 0, 0.999999, "", "momentum (sgd only)") \
-  X(weight_decay, Float, 0.0, 0, 10, "", "L2 penalty (sgd, adam) or decoupled decay (adamw)") \
-  X(grad_clip, Float, 0.0, 0, kConfigInf, "", "max global L2 norm of the gradients; 0 = off") \
-  X(scheduler, Choice, "constant", 0, 0, "constant|linear|cosine|step", "learning-rate schedule after warm-up") \
-  X(warmup_steps, Int, 0, 0, kConfigIntMax, "", "linear warm-up steps") \
-  X(step_size, Int, 1, 1, 100000, "", "step scheduler: epochs between decays") \
-  X(gamma, Float, 0.5, 0, 1, "", "step scheduler: decay factor") \
-  X(token_dropout, Float, 0.0, 0, 0.99, "", "per-token drop probability while training")
+  X(epochs, Int, 5, 1, 100000, "", Always, "passes over the training split") \
+  X(batch_size, Int, 32, 1, 1000000, "", Always, "examples per optimizer step") \
+  X(lr, Float, 0.005, 0, 100, "", Always, "peak learning rate") \
+  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", Always, "optimizer") \
+  X(momentum, Float, 0.9, 0, 0.999999, "", Always, "momentum (sgd only)") \
+  X(weight_decay, Float, 0.0, 0, 10, "", Always, "L2 penalty (sgd, adam) or decoupled decay (adamw)") \
+  X(grad_clip, Float, 0.0, 0, kConfigInf, "", Always, "max global L2 norm of the gradients; 0 = off") \
+  X(scheduler, Choice, "constant", 0, 0, "constant|linear|cosine|step", Always, "learning-rate schedule after warm-up") \
+  X(warmup_steps, Int, 0, 0, kConfigIntMax, "", Always, "linear warm-up steps") \
+  X(step_size, Int, 1, 1, 100000, "", Always, "step scheduler: epochs between decays") \
+  X(gamma, Float, 0.5, 0, 1, "", Always, "step scheduler: decay factor") \
+  X(token_dropout, Float, 0.0, 0, 0.99, "", Always, "per-token drop probability while training")
 
 #define MLTRAIN_CONFIG_RUNTIME(X) \
-  X(output_dir, String, "runs", 0, 0, "", "runs go to <output_dir>/<run_id>/") \
-  X(num_workers, Int, 2, 0, 256, "", "loader threads; never changes results") \
-  X(threads, Int, 0, 0, 1024, "", "intra-op threads; 0 = LibTorch's default") \
-  X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", "steps between checkpoints; 0 = end of each epoch only") \
-  X(log_every, Int, 50, 1, kConfigIntMax, "", "steps between progress lines (non-TTY)") \
-  X(trace_every, Int, 50, 1, kConfigIntMax, "", "steps between state hashes in trace.jsonl") \
-  X(progress, Bool, true, 0, 0, "", "progress on stderr")
+  X(output_dir, String, "runs", 0, 0, "", Always, "runs go to <output_dir>/<run_id>/") \
+  X(cache_dir, OptString, "", 0, 0, "", Always, "trained tokenizers are kept here; null = <output_dir>/cache") \
+  X(num_workers, Int, 2, 0, 256, "", Always, "loader threads; never changes results") \
+  X(threads, Int, 0, 0, 1024, "", Always, "intra-op threads; 0 = LibTorch's default") \
+  X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", Always, "steps between checkpoints; 0 = end of each epoch only") \
+  X(log_every, Int, 50, 1, kConfigIntMax, "", Always, "steps between progress lines (non-TTY)") \
+  X(trace_every, Int, 50, 1, kConfigIntMax, "", Always, "steps between state hashes in trace.jsonl") \
+  X(progress, Bool, true, 0, 0, "", Always, "progress on stderr")
 
 // The sections, in schema order: X(section name, struct, table).
 #define MLTRAIN_CONFIG_SECTIONS(X) \
@@ -120,7 +128,7 @@ struct ConfigValue<ConfigKind::kFloat> {
   using type = double;
 };
 
-#define MLTRAIN_CONFIG_FIELD(name, kind, def, lo, hi, choices, doc) \
+#define MLTRAIN_CONFIG_FIELD(name, kind, def, lo, hi, choices, identity, doc) \
   ConfigValue<ConfigKind::k##kind>::type name = def;
 #define MLTRAIN_CONFIG_STRUCT(section, type, table) \
   struct type {                                     \
@@ -177,6 +185,7 @@ struct ConfigKey {
   double min = 0, max = 0;           // Int and Float
   std::vector<std::string> choices;  // Choice
   bool runtime = false;              // not part of the identity
+  bool if_set = false;               // in the identity only when not at its default
   std::string doc;
 };
 

@@ -11,6 +11,7 @@
 #define MLTRAIN_DATA_H_
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -22,9 +23,12 @@
 
 namespace mltrain {
 
+class SentencePiece;  // src/data/sentencepiece.h
+
 struct Example {
   std::string text;
-  std::string label;
+  std::string label;      // "" when the file has none (ReadOptions::require_label = false)
+  std::string id;         // the row's "id" field or column, "" when it has none
   std::int64_t line = 0;  // 1-based line where the row starts
 };
 
@@ -36,29 +40,64 @@ struct TextFile {
   std::uint64_t bytes = 0;
   std::int64_t repaired_utf8_rows = 0;
   std::vector<Example> rows;
+  std::vector<std::string> skipped;  // with ReadOptions::skip_bad: "FILE:LINE: what" per bad row
+};
+
+struct ReadOptions {
+  bool require_label = true;  // false: a row without a label is read with label ""
+  bool skip_bad = false;      // a bad row is left out and recorded, not an error
 };
 
 // Reads a whole file, gunzipping it if it is gzip. Throws Error naming path.
 std::string read_maybe_gzip(const std::string& path, bool* was_gzip = nullptr);
 
-// format: auto|jsonl|csv|tsv. "auto" goes by the extension (.gz ignored).
+// format: auto|jsonl|csv|tsv|lines. "auto" goes by the extension (.gz
+// ignored); "lines" is one text per non-blank line, without labels. The path
+// "-" reads standard input (as lines unless a format is given).
 TextFile read_examples(const std::string& path, const std::string& format,
-                       const std::string& text_field, const std::string& label_field);
+                       const std::string& text_field, const std::string& label_field,
+                       const ReadOptions& options = {});
 
-// Splits texts into tokens: `word` = maximal runs of letters, digits and
-// non-ASCII characters, with . , ( ) ! ? ' kept as one-character tokens and
-// every other ASCII character a separator (basic_english-like); `char` = one
-// token per UTF-8 character (whitespace runs collapse to one space).
-// Keeps at most max_len tokens, then appends word n-grams (2..ngrams) of
-// those tokens joined by a space.
+// Splits texts into tokens:
+//   word  maximal runs of letters, digits and non-ASCII characters, with
+//         . , ( ) ! ? ' kept as one-character tokens and every other ASCII
+//         character a separator (basic_english-like);
+//   char  one token per UTF-8 character (whitespace runs collapse to one space);
+//   sentencepiece  the pieces of a SentencePiece model (BPE or unigram).
+// Text is lower-cased first when asked (ASCII letters). At most max_len tokens
+// are kept; then n-grams of sizes 2..ngrams are appended: of consecutive
+// tokens joined by a space (word, sentencepiece), or of the characters of each
+// word padded with a space on both sides ("char_wb", as scikit-learn's; char).
+// With hash_buckets B > 0 each n-gram becomes the token "#<h % B>", h being
+// the FNV-1a 64-bit hash of its bytes (fastText-style bounded n-grams).
+// Thread-safe: tokenize() may be called from several threads.
 class Tokenizer {
  public:
-  explicit Tokenizer(const TokenizerConfig& cfg);
+  // For kind=sentencepiece, `sp_model` is the serialized model (see
+  // train_sentencepiece); ignored otherwise. Throws Error if it is not one.
+  explicit Tokenizer(const TokenizerConfig& cfg, const std::string& sp_model = "");
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
   void tokenize(std::string_view text, std::vector<std::string>* out) const;
 
  private:
+  void add_ngrams(std::vector<std::string>* out) const;
   TokenizerConfig cfg_;
+  std::unique_ptr<SentencePiece> sp_;
 };
+
+// Trains a SentencePiece model (cfg.sp_type, cfg.vocab_size) on `texts`,
+// lower-cased when cfg.lowercase, with `seed` passed to SentencePiece's
+// generator; returns the serialized model. Training reads every text (no
+// sampling), so the pieces depend only on the texts and the settings, not on
+// the seed; BPE trains with `threads` threads (its result does not depend on
+// them), unigram always with 4 (its EM's sums do).
+std::string train_sentencepiece(const TokenizerConfig& cfg, const std::vector<std::string>& texts,
+                                std::uint64_t seed, int threads);
+// sha256 over the model's pieces and scores (not its bytes: a model records
+// the options it was written with) and the number of pieces.
+std::string sentencepiece_fingerprint(const std::string& sp_model, std::int64_t* pieces = nullptr);
 
 // Vocabulary: id 0 = <pad>, 1 = <unk>, then tokens ordered by frequency
 // descending, then token bytes ascending (no hash-map iteration order).
@@ -93,6 +132,7 @@ struct EncodedSplit {
 
 struct PreparedData {
   Vocab vocab;
+  std::string tokenizer_model;           // kind=sentencepiece: the serialized model used
   std::vector<std::string> label_names;  // sorted; index = class id
   EncodedSplit train, val, test;         // test may be empty
   nlohmann::json fingerprint;            // the content of data.json
@@ -101,9 +141,15 @@ struct PreparedData {
 
 // Reads, tokenizes and encodes every split of cfg.data. The vocabulary and
 // label set come from the training split, unless `vocab`/`labels` are given
-// (fine-tuning from an earlier run keeps its vocabulary).
+// (fine-tuning from an earlier run keeps its vocabulary). For
+// kind=sentencepiece the model is tokenizer.sp_model, `sp_model` when given
+// (fine-tuning), or trained on the training split and kept in the cache
+// (runtime.cache_dir, default <output_dir>/cache/tokenizers/), keyed by the
+// training file's sha256 and the tokenizer settings: a second run with the
+// same data and settings reuses it. data.json records which it was.
 PreparedData prepare_data(const Config& cfg, const Vocab* vocab = nullptr,
-                          const std::vector<std::string>* labels = nullptr);
+                          const std::vector<std::string>* labels = nullptr,
+                          const std::string* sp_model = nullptr);
 
 }  // namespace mltrain
 

@@ -17,6 +17,7 @@
 //                                 state hash, for any training loop
 //               records.h         run directories read back (RunRecord)
 //   train       train.h           train(): the built-in trainer, written on run.h
+//   infer       infer.h           Predictor, predict_file(), evaluate_file(): a trained run used
 //   experiment  experiment.h      verify, reproduce, diff, sweep, runs, report (no LibTorch)
 #ifndef MLTRAIN_MLTRAIN_H_
 #define MLTRAIN_MLTRAIN_H_
@@ -27,6 +28,7 @@
 #include "mltrain/env.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/infer.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
 #include "mltrain/records.h"

@@ -23,6 +23,7 @@ struct RunRecord {
   nlohmann::json summary;               // summary.json: final metrics and state hash
   std::vector<nlohmann::json> metrics;  // metrics.jsonl: one object per epoch
   std::vector<nlohmann::json> trace;    // trace.jsonl: one object per step
+  nlohmann::json evaluations;  // evaluations/<name>.json by name (ml-train evaluate); {} if none
 
   // run.json's status (running|completed|failed|interrupted), "completed"
   // when run.json is missing but summary.json exists, "" when neither.
@@ -41,6 +42,12 @@ bool is_run_dir(const std::string& dir);
 // Reads a run directory. Throws Error (exit 2) if `dir` is not a directory or
 // has no config.json, or if a file is not valid JSON (naming file:line).
 RunRecord load_run(const std::string& dir);
+
+// Records an evaluation of the run (ml-train evaluate) as
+// <run_dir>/evaluations/<name>.json, written atomically. `name` is made of
+// letters, digits, '.', '_' and '-'. Throws Error otherwise.
+void record_evaluation(const std::string& run_dir, const std::string& name,
+                       const nlohmann::json& record);
 
 // The value at a dotted path ("model.arch") of a JSON object, or null when
 // any part is missing or not an object.

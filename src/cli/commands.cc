@@ -4,6 +4,7 @@
 
 #include "mltrain/env.h"
 #include "mltrain/error.h"
+#include "mltrain/infer.h"
 #include "mltrain/train.h"
 
 namespace mltrain {
@@ -30,14 +31,37 @@ int cmd_config(const ConfigSources& s, bool json, bool schema) {
   }
   Config cfg = resolve_config(s);
   if (json) {
-    nlohmann::json j = {
-        {"run_id", cfg.run_id()}, {"canonical", cfg.canonical()}, {"config", cfg.to_json()}};
+    nlohmann::json j = {{"run_id", cfg.run_id()},
+                        {"canonical", cfg.canonical()},
+                        {"identity", cfg.identity_json()},
+                        {"config", cfg.to_json()}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::cout << "# resolved config\n"
             << cfg.to_yaml() << "\n# canonical JSON (hashed; runtime excluded)\n"
             << cfg.canonical() << "\n\nrun_id: " << cfg.run_id() << "\n";
+  return 0;
+}
+
+int cmd_predict(const PredictArgs& a) {
+  const Predictor predictor(a.run_dir);
+  PredictOptions o;
+  o.format = a.format;
+  o.top_k = a.top_k;
+  o.skip_bad = a.skip_bad;
+  o.threads = a.threads;
+  predict_file(predictor, a.file, o, std::cout, &std::cerr);
+  return 0;
+}
+
+int cmd_evaluate(const EvaluateArgs& a) {
+  EvaluateOptions o;
+  o.format = a.format;
+  o.name = a.name;
+  o.threads = a.threads;
+  const nlohmann::json record = evaluate_file(a.run_dir, a.file, o);
+  std::cout << (a.json ? record.dump(2) + "\n" : format_evaluation(record));
   return 0;
 }
 

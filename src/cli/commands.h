@@ -39,6 +39,21 @@ struct SweepArgs {
   bool json = false;
 };
 
+struct PredictArgs {
+  std::string run_dir, file = "-", format = "auto";
+  int top_k = 0;
+  bool skip_bad = false;
+  int threads = 0;
+};
+
+struct EvaluateArgs {
+  std::string run_dir, file, name, format = "auto";
+  int threads = 0;
+  bool json = false;
+};
+
+int cmd_predict(const PredictArgs& a);
+int cmd_evaluate(const EvaluateArgs& a);
 int cmd_report(const std::string& dir, const std::string& output);
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
              const std::string& sort_by, bool json);

@@ -83,8 +83,9 @@ struct SourceFlags {
 
 int real_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  static const std::set<std::string> kCommands = {"train", "config", "env",  "verify", "reproduce",
-                                                  "diff",  "sweep",  "runs", "report"};
+  static const std::set<std::string> kCommands = {"train",     "config",  "env",     "verify",
+                                                  "reproduce", "diff",    "sweep",   "runs",
+                                                  "report",    "predict", "evaluate"};
   static const std::set<std::string> kTopFlags = {"-h", "--help", "--version"};
   // `ml-train --seed 123` means `ml-train train --seed 123`.
   if (args.empty() || (!kCommands.count(args[0]) && !kTopFlags.count(args[0]))) {
@@ -174,6 +175,39 @@ int real_main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   sweep->add_flag("--json", sweep_args.json, "print the runs and groups as JSON");
 
+  cli::PredictArgs predict_args;
+  CLI::App* predict = app.add_subcommand(
+      "predict",
+      "predict the labels of new texts with a completed run's tokenizer and model (JSONL)");
+  predict->add_option("run_dir", predict_args.run_dir, "a completed run directory")->required();
+  predict->add_option("file", predict_args.file,
+                      "texts: the run's data format (.jsonl/.csv/.tsv, .gz) or one per line; "
+                      "- or none = standard input, one per line");
+  predict->add_option("--format", predict_args.format, "auto|jsonl|csv|tsv|lines (default auto)")
+      ->check(CLI::IsMember({"auto", "jsonl", "csv", "tsv", "lines"}));
+  predict->add_option("--top-k", predict_args.top_k, "also the K most likely labels, best first")
+      ->check(CLI::Range(1, 1000000));
+  predict->add_flag("--skip-bad", predict_args.skip_bad,
+                    "leave out bad rows (one warning line each) instead of failing");
+  predict
+      ->add_option("--threads", predict_args.threads,
+                   "batches predicted at once (default: all cores); never changes results")
+      ->check(CLI::Range(1, 1024));
+
+  cli::EvaluateArgs evaluate_args;
+  CLI::App* evaluate = app.add_subcommand(
+      "evaluate", "evaluate a completed run on a labelled file; recorded in the run directory");
+  evaluate->add_option("run_dir", evaluate_args.run_dir, "a completed run directory")->required();
+  evaluate->add_option("--data", evaluate_args.file, "labelled file in the run's data format")
+      ->required();
+  evaluate->add_option("--name", evaluate_args.name,
+                       "record name: evaluations/NAME.json (default: the file's name)");
+  evaluate->add_option("--format", evaluate_args.format, "auto|jsonl|csv|tsv (default auto)")
+      ->check(CLI::IsMember({"auto", "jsonl", "csv", "tsv"}));
+  evaluate->add_option("--threads", evaluate_args.threads, "batches at once (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  evaluate->add_flag("--json", evaluate_args.json, "print the record as JSON");
+
   std::vector<std::string> runs_where;
   std::string runs_sort, runs_output_dir;
   std::string runs_config;
@@ -229,6 +263,8 @@ int real_main(int argc, char** argv) {
   if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
   if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
   if (*report) return cli::cmd_report(report_dir, report_out);
+  if (*predict) return cli::cmd_predict(predict_args);
+  if (*evaluate) return cli::cmd_evaluate(evaluate_args);
   if (*runs) {
     mltrain::ConfigSources s;
     s.file = runs_config;

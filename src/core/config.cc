@@ -38,8 +38,10 @@ std::vector<std::string> split_choices(const char* choices) {
   return out;
 }
 
+enum Identity { Always, IfSet };
+
 KeySpec make_spec(const char* name, ConfigKind kind, double lo, double hi, const char* choices,
-                  const char* doc, void* (*field)(Config&)) {
+                  Identity identity, const char* doc, void* (*field)(Config&)) {
   KeySpec s;
   s.key.name = name;
   s.key.kind = kind;
@@ -47,6 +49,7 @@ KeySpec make_spec(const char* name, ConfigKind kind, double lo, double hi, const
   s.key.max = hi;
   s.key.choices = split_choices(choices);
   s.key.runtime = s.key.name.rfind("runtime.", 0) == 0;
+  s.key.if_set = identity == IfSet;
   s.key.doc = doc;
   s.field = field;
   return s;
@@ -101,8 +104,8 @@ void set_value(const KeySpec& s, Config* c, const json& v) {
 }
 
 // The table, bound to the fields, in declaration order.
-#define ROW(path, member, name, kind, def, lo, hi, choices, doc) \
-  make_spec(path, ConfigKind::k##kind, lo, hi, choices, doc,     \
+#define ROW(path, member, name, kind, def, lo, hi, choices, identity, doc) \
+  make_spec(path, ConfigKind::k##kind, lo, hi, choices, identity, doc,     \
             [](Config& c) -> void* { return &c.member; }),
 #define ROOT_ROW(name, ...) ROW(#name, name, name, __VA_ARGS__)
 #define DATA_ROW(name, ...) ROW("data." #name, data.name, name, __VA_ARGS__)
@@ -453,8 +456,23 @@ void check_cross_keys(const Config& c) {
     fail_usage("key 'tokenizer.ngrams': n-grams > 1 need model.arch=bow (got " + c.model.arch +
                ")");
   }
-  if (c.tokenizer.ngrams > 1 && c.tokenizer.kind != "word") {
-    fail_usage("key 'tokenizer.ngrams': n-grams > 1 need tokenizer.kind=word");
+  if (c.tokenizer.hash_buckets > 0 && c.tokenizer.ngrams < 2) {
+    fail_usage("key 'tokenizer.hash_buckets': hashes n-grams, so it needs tokenizer.ngrams >= 2");
+  }
+  const TokenizerConfig defaults;
+  if (c.tokenizer.kind != "sentencepiece" &&
+      (c.tokenizer.sp_type != defaults.sp_type || c.tokenizer.vocab_size != defaults.vocab_size ||
+       !c.tokenizer.sp_model.empty())) {
+    fail_usage(
+        "keys 'tokenizer.sp_type'/'vocab_size'/'sp_model' apply to "
+        "tokenizer.kind=sentencepiece (got " +
+        c.tokenizer.kind + ")");
+  }
+  if (!c.tokenizer.sp_model.empty() &&
+      (c.tokenizer.sp_type != defaults.sp_type || c.tokenizer.vocab_size != defaults.vocab_size)) {
+    fail_usage(
+        "key 'tokenizer.sp_model': an existing model is used as it is; drop "
+        "tokenizer.sp_type and tokenizer.vocab_size");
   }
   // Sizes that pass their own ranges can still multiply to a model no machine
   // holds; say so here rather than failing on allocation.
@@ -534,6 +552,12 @@ nlohmann::json Config::to_json() const {
 nlohmann::json Config::identity_json() const {
   json t = to_json();
   t.erase("runtime");
+  // Keys that joined after the identity format was fixed count only when set.
+  for (const auto& s : specs()) {
+    if (!s.key.if_set || get_value(s, *this) != s.key.default_value) continue;
+    const auto dot = s.key.name.find('.');
+    t[s.key.name.substr(0, dot)].erase(s.key.name.substr(dot + 1));
+  }
   return t;
 }
 
@@ -649,6 +673,8 @@ nlohmann::ordered_json config_json_schema() {
                 {"properties", ojson::object()}};
   for (const ConfigKey& k : config_table()) {
     ojson p = {{"description", k.doc}, {"default", ojson(k.default_value)}};
+    // An annotation: in the run identity only when it differs from the default.
+    if (k.if_set) p["x-identity"] = "when set";
     switch (k.kind) {
       case ConfigKind::kBool:
         p["type"] = "boolean";

@@ -167,9 +167,12 @@ TEST(ConfigTable, DrivesDefaultsJsonAndYaml) {
     }
   }
   // Every key can be set by an override and comes back in the JSON.
+  Config base = defaults;
+  apply_override(&base, "tokenizer.kind=sentencepiece");  // so that its keys may be set
+  apply_override(&base, "tokenizer.ngrams=2");
   for (const ConfigKey& k : config_table()) {
     if (k.kind != ConfigKind::kInt) continue;
-    Config c = defaults;
+    Config c = base;
     const long long want = static_cast<long long>(k.min) + 1;
     apply_override(&c, k.name + "=" + std::to_string(want));
     const auto dot = k.name.find('.');
@@ -201,6 +204,46 @@ TEST(ConfigTable, JsonSchemaDescribesEveryKey) {
   EXPECT_FALSE(clip.contains("maximum"));  // unbounded
   EXPECT_EQ(schema["properties"]["data"]["properties"]["test_path"]["type"],
             nlohmann::json({"string", "null"}));
+}
+
+// Keys added after the identity format was fixed are in the canonical JSON
+// only when set, so an existing config keeps its run id.
+TEST(ConfigIdentity, NewKeysCountOnlyWhenSet) {
+  const Config defaults;
+  EXPECT_EQ(defaults.run_id(), "d7e86c8f");  // the default config's id since 0.1
+  EXPECT_EQ(defaults.canonical().find("hash_buckets"), std::string::npos);
+  EXPECT_EQ(defaults.canonical().find("sp_type"), std::string::npos);
+  Config c = defaults;
+  apply_override(&c, "tokenizer.kind=sentencepiece");
+  EXPECT_EQ(c.canonical().find("vocab_size"), std::string::npos);  // at its default
+  const std::string id = c.run_id();
+  apply_override(&c, "tokenizer.vocab_size=4000");
+  EXPECT_NE(c.canonical().find("\"vocab_size\":4000"), std::string::npos);
+  EXPECT_NE(c.run_id(), id);
+  // The saved identity reads back to the same config.
+  const Config back = config_from_json(nlohmann::json::parse(c.canonical()), "config.json");
+  EXPECT_EQ(back.canonical(), c.canonical());
+  EXPECT_EQ(back.tokenizer.vocab_size, 4000);
+}
+
+TEST(ConfigIdentity, TokenizerKeysThatDoNotFitAreErrors) {
+  auto err = [](std::vector<std::string> overrides) {
+    ConfigSources s;
+    s.overrides = std::move(overrides);
+    return error_of(s);
+  };
+  EXPECT_NE(err({"tokenizer.vocab_size=100"}).find("apply to tokenizer.kind=sentencepiece"),
+            std::string::npos);
+  EXPECT_NE(err({"tokenizer.hash_buckets=10"}).find("needs tokenizer.ngrams >= 2"),
+            std::string::npos);
+  EXPECT_NE(err({"tokenizer.kind=sentencepiece", "tokenizer.sp_model=m.model",
+                 "tokenizer.vocab_size=100"})
+                .find("drop tokenizer.sp_type and tokenizer.vocab_size"),
+            std::string::npos);
+  EXPECT_NE(err({"tokenizer.kind=char", "tokenizer.ngrams=3", "model.arch=cnn"})
+                .find("need model.arch=bow"),
+            std::string::npos);
+  EXPECT_EQ(err({"tokenizer.kind=char", "tokenizer.ngrams=4", "tokenizer.hash_buckets=1000"}), "");
 }
 
 TEST(ParseKeyValues, OneParserForEveryKeyValueList) {

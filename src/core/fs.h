@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/hash.h"
 
@@ -30,6 +31,8 @@ bool make_dir_exclusive(const std::string& path);
 std::string claim_numbered_dir(const std::string& parent);
 std::string join_path(const std::string& a, const std::string& b);
 std::uint64_t file_size_or_zero(const std::string& path);
+// The names in a directory (not . and ..), sorted; none when it does not exist.
+std::vector<std::string> list_dir(const std::string& dir);
 // Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
 void remove_temp_files(const std::string& dir);
 

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <set>
 #include <thread>
 
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/paths.h"
 #include "mltrain/data.h"
@@ -76,10 +78,73 @@ nlohmann::json file_json(const std::string& split, const std::string& path, cons
           {"repaired_utf8_rows", f.repaired_utf8_rows}};
 }
 
+// Where trained tokenizers are kept: runtime.cache_dir or <output_dir>/cache.
+std::string tokenizer_cache(const Config& cfg) {
+  const std::string root = cfg.runtime.cache_dir.empty()
+                               ? join_path(cfg.runtime.output_dir, "cache")
+                               : cfg.runtime.cache_dir;
+  return join_path(root, "tokenizers");
+}
+
+// The SentencePiece model of a run, and the record of it for data.json: the
+// given one (fine-tuning), tokenizer.sp_model, or one trained on the training
+// split, from the cache when it holds one for the same file and settings.
+// A cache entry is the model's sha256, a newline and the model: a damaged
+// entry is noticed, reported in one warning line and trained again.
+nlohmann::json sentencepiece_model(const Config& cfg, const TextFile& train,
+                                   const std::string* given, std::string* model) {
+  const TokenizerConfig& t = cfg.tokenizer;
+  nlohmann::json record = {{"kind", "sentencepiece"}};
+  if (given != nullptr) {
+    *model = *given;
+    record["source"] = "model.init_from";
+  } else if (!t.sp_model.empty()) {
+    const std::string path = require_data_file(t.sp_model);
+    *model = read_file(path);
+    record["source"] = "tokenizer.sp_model";
+    record["file_sha256"] = sha256_hex(*model);
+  } else {
+    // Everything the pieces depend on (not the seed: training reads every
+    // text, it samples nothing; not the thread count).
+    const nlohmann::json key = {
+        {"train_sha256", train.sha256}, {"sp_type", t.sp_type},
+        {"vocab_size", t.vocab_size},   {"lowercase", t.lowercase},
+        {"sentencepiece", "0.1.97"},    {"text_field", cfg.data.text_field}};
+    const std::string dir = tokenizer_cache(cfg);
+    const std::string file = join_path(dir, sha256_hex(key.dump()).substr(0, 32) + ".model");
+    record["cache_file"] = json_text_or_bytes(file);
+    if (path_exists(file)) {
+      const std::string bytes = read_file(file);
+      const auto nl = bytes.find('\n');
+      if (nl == 64 && sha256_hex(bytes.substr(65)) == bytes.substr(0, 64)) {
+        *model = bytes.substr(65);
+        record["source"] = "cache";
+      } else {
+        std::cerr << "ml-train: warning: " << file << ": damaged tokenizer cache entry; training "
+                  << "the tokenizer again\n";
+      }
+    }
+    if (model->empty()) {
+      std::vector<std::string> texts;
+      texts.reserve(train.rows.size());
+      for (const auto& ex : train.rows) texts.push_back(ex.text);
+      const int threads = static_cast<int>(std::max<std::int64_t>(1, cfg.runtime.num_workers));
+      *model = train_sentencepiece(t, texts, cfg.seed, threads);
+      make_dirs(dir);
+      write_file_atomic(file, sha256_hex(*model) + "\n" + *model);
+      record["source"] = "trained";
+    }
+  }
+  std::int64_t pieces = 0;
+  record["pieces_sha256"] = sentencepiece_fingerprint(*model, &pieces);
+  record["pieces"] = pieces;
+  return record;
+}
+
 }  // namespace
 
 PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
-                          const std::vector<std::string>* labels) {
+                          const std::vector<std::string>* labels, const std::string* sp_model) {
   auto t0 = std::chrono::steady_clock::now();
   const DataConfig& d = cfg.data;
   PreparedData out;
@@ -109,7 +174,11 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
                std::to_string(out.label_names.size()));
   }
 
-  Tokenizer tok(cfg.tokenizer);
+  nlohmann::json tokenizer = nullptr;
+  if (cfg.tokenizer.kind == "sentencepiece") {
+    tokenizer = sentencepiece_model(cfg, train, sp_model, &out.tokenizer_model);
+  }
+  Tokenizer tok(cfg.tokenizer, out.tokenizer_model);
   auto train_tokens = tokenize_all(tok, train.rows);
   out.vocab = vocab != nullptr
                   ? *vocab
@@ -137,6 +206,7 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
                      {"labels", out.label_names},
                      {"vocab", {{"size", out.vocab.size()}, {"sha256", sha256_hex(vocab_text)}}},
                      {"train_tokens", total},
+                     {"tokenizer", tokenizer},
                      {"train_unk_rate", total ? static_cast<double>(unk) / total : 0.0}};
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

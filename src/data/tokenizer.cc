@@ -2,8 +2,11 @@
 #include <map>
 #include <sstream>
 
+#include "core/hash.h"
+#include "data/sentencepiece.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
+#include "mltrain/rng.h"
 
 namespace mltrain {
 namespace {
@@ -34,12 +37,76 @@ const ByteClasses& classes() {
 
 inline char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
+std::string lowered(std::string_view text) {
+  std::string s(text);
+  for (char& c : s) c = lower_ascii(c);
+  return s;
+}
+
 }  // namespace
 
-Tokenizer::Tokenizer(const TokenizerConfig& cfg) : cfg_(cfg) {}
+Tokenizer::Tokenizer(const TokenizerConfig& cfg, const std::string& sp_model) : cfg_(cfg) {
+  if (cfg.kind == "sentencepiece") sp_ = std::make_unique<SentencePiece>(sp_model);
+}
+
+Tokenizer::~Tokenizer() = default;
+
+void Tokenizer::add_ngrams(std::vector<std::string>* out) const {
+  if (cfg_.ngrams < 2) return;
+  const std::size_t base = out->size();
+  std::vector<std::string> grams;
+  if (cfg_.kind == "char") {
+    // Within words, each padded with a space: " ab " gives " a", "ab", "b ".
+    std::size_t s = 0;
+    while (s < base) {
+      if ((*out)[s] == " ") {
+        ++s;
+        continue;
+      }
+      std::size_t e = s;
+      while (e < base && (*out)[e] != " ") ++e;
+      std::vector<const std::string*> word;
+      static const std::string kBoundary = " ";
+      word.push_back(&kBoundary);
+      for (std::size_t k = s; k < e; ++k) word.push_back(&(*out)[k]);
+      word.push_back(&kBoundary);
+      for (std::int64_t g = 2; g <= cfg_.ngrams; ++g) {
+        for (std::size_t k = 0; k + static_cast<std::size_t>(g) <= word.size(); ++k) {
+          std::string gram;
+          for (std::int64_t t = 0; t < g; ++t) gram += *word[k + static_cast<std::size_t>(t)];
+          grams.push_back(std::move(gram));
+        }
+      }
+      s = e;
+    }
+  } else {
+    for (std::int64_t g = 2; g <= cfg_.ngrams; ++g) {
+      for (std::size_t s = 0; s + static_cast<std::size_t>(g) <= base; ++s) {
+        std::string gram = (*out)[s];
+        for (std::int64_t t = 1; t < g; ++t) {
+          gram.push_back(' ');
+          gram += (*out)[s + static_cast<std::size_t>(t)];
+        }
+        grams.push_back(std::move(gram));
+      }
+    }
+  }
+  const auto buckets = static_cast<std::uint64_t>(cfg_.hash_buckets);
+  for (auto& g : grams) {
+    out->push_back(buckets > 0 ? "#" + std::to_string(purpose_hash(g) % buckets) : std::move(g));
+  }
+}
 
 void Tokenizer::tokenize(std::string_view text, std::vector<std::string>* out) const {
   out->clear();
+  if (sp_) {
+    sp_->encode(cfg_.lowercase ? lowered(text) : std::string(text), out);
+    if (out->size() > static_cast<std::size_t>(cfg_.max_len)) {
+      out->resize(static_cast<std::size_t>(cfg_.max_len));
+    }
+    add_ngrams(out);
+    return;
+  }
   const std::size_t max_len = static_cast<std::size_t>(cfg_.max_len);
   const unsigned char* cls = classes().cls;
   const std::size_t n = text.size();
@@ -65,6 +132,7 @@ void Tokenizer::tokenize(std::string_view text, std::vector<std::string>* out) c
       out->push_back(std::move(tok));
       i += len;
     }
+    add_ngrams(out);
     return;
   }
   while (i < n && out->size() < max_len) {
@@ -86,19 +154,41 @@ void Tokenizer::tokenize(std::string_view text, std::vector<std::string>* out) c
     }
     i = j;
   }
-  if (cfg_.ngrams > 1) {
-    const std::size_t base = out->size();
-    for (std::int64_t g = 2; g <= cfg_.ngrams; ++g) {
-      for (std::size_t s = 0; s + static_cast<std::size_t>(g) <= base; ++s) {
-        std::string gram = (*out)[s];
-        for (std::int64_t t = 1; t < g; ++t) {
-          gram.push_back(' ');
-          gram += (*out)[s + static_cast<std::size_t>(t)];
-        }
-        out->push_back(std::move(gram));
-      }
-    }
+  add_ngrams(out);
+}
+
+std::string train_sentencepiece(const TokenizerConfig& cfg, const std::vector<std::string>& texts,
+                                std::uint64_t seed, int threads) {
+  // BPE's pieces are the same for any thread count; the unigram model's EM
+  // sums its expected counts per thread, so its scores depend on the count:
+  // it always trains with the same number, whatever the machine.
+  constexpr int kUnigramThreads = 4;
+  const int train_threads = cfg.sp_type == "unigram" ? kUnigramThreads : std::max(1, threads);
+  const std::unordered_map<std::string, std::string> options = {
+      {"model_type", cfg.sp_type},
+      {"vocab_size", std::to_string(cfg.vocab_size)},
+      {"num_threads", std::to_string(train_threads)},
+      {"input_sentence_size", "0"},  // every text: no sampling
+      {"max_sentence_length", "1048576"},
+      {"hard_vocab_limit", "false"},  // a small corpus gets fewer pieces, not an error
+      {"character_coverage", "1.0"},
+      {"minloglevel", "2"}};
+  return SentencePiece::train(texts, cfg.lowercase, options, static_cast<unsigned>(seed));
+}
+
+std::string sentencepiece_fingerprint(const std::string& sp_model, std::int64_t* pieces) {
+  std::vector<std::string> names;
+  std::vector<float> scores;
+  SentencePiece(sp_model).vocab(&names, &scores);
+  Sha256 h;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    h.update(names[i].data(), names[i].size());
+    h.update("\t", 1);
+    h.update(&scores[i], sizeof(float));
+    h.update("\n", 1);
   }
+  if (pieces != nullptr) *pieces = static_cast<std::int64_t>(names.size());
+  return h.hex_digest();
 }
 
 Vocab Vocab::build(const std::vector<std::vector<std::string>>& docs, std::int64_t min_freq,

@@ -195,6 +195,17 @@ std::string run_report(const RunRecord& r) {
                 {"OS", text(json_at(r.env, "os.name")) + ", " + text(json_at(r.env, "os.kernel"))},
                 {"CUDA", cuda.is_null() ? "none" : json_line(cuda)}});
   }
+  if (r.evaluations.is_object() && !r.evaluations.empty()) {
+    std::vector<std::vector<std::string>> rows;
+    for (auto it = r.evaluations.begin(); it != r.evaluations.end(); ++it) {
+      const json& e = it.value();
+      rows.push_back({it.key(), text(json_at(e, "file.path")), text(json_at(e, "file.rows")),
+                      text(json_at(e, "metrics.accuracy")), text(json_at(e, "metrics.macro_f1")),
+                      text(json_at(e, "file.sha256"))});
+    }
+    b << "<h2>Evaluations</h2>"
+      << table({"name", "file", "rows", "accuracy", "macro-F1", "file sha256"}, rows);
+  }
   const json attempts = json_at(r.run, "attempts");
   if (attempts.is_array()) {
     std::vector<std::vector<std::string>> rows;

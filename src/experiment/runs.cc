@@ -1,6 +1,4 @@
 // runs: the run directories under an output directory, filtered and sorted.
-#include <dirent.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <iomanip>
@@ -36,16 +34,6 @@ bool value_matches(const json& v, const std::string& text) {
   return false;
 }
 
-std::vector<std::string> sorted_entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 }  // namespace
 
 json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
@@ -69,7 +57,7 @@ json list_runs(const std::string& output_dir, const std::vector<std::string>& wh
   if (!is_directory(output_dir)) fail_usage(output_dir + ": no such output directory");
   json rows = json::array();
   std::set<std::string> keys_seen;  // to tell a misspelt --where key from a non-matching one
-  for (const auto& name : sorted_entries(output_dir)) {
+  for (const auto& name : list_dir(output_dir)) {
     const std::string dir = join_path(output_dir, name);
     if (name[0] == '.' || !is_run_dir(dir)) continue;
     RunRecord r;

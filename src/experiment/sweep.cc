@@ -188,7 +188,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       std::string ov;
       for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + x.get<std::string>();
       o << "  " << r["run_id"].get<std::string>() << "  " << std::left << std::setw(40) << ov
-        << (r["status"] == "completed" ? "val_acc " + fixed_decimals(r["val_acc"].get<double>())
+        << (r["status"] == "completed" ? "val_acc " + fixed_or_dash(r["val_acc"])
                                        : "FAILED (see " + r["log"].get<std::string>() + ")")
         << "\n";
     }

@@ -120,7 +120,11 @@ json open_envelope(const std::string& path, const char* magic, std::int64_t vers
   try {
     header = json::parse(payload->begin() + static_cast<long>(nl1 + 1),
                          payload->begin() + static_cast<long>(nl2));
-    bytes = header.at("payload_bytes").get<std::uint64_t>();
+    // Typed before converted: a float like 4e70 must not reach get<uint64_t>
+    // (undefined behaviour; found by fuzzing under UBSan).
+    const json& b = header.at("payload_bytes");
+    if (!b.is_number_unsigned()) throw json::type_error::create(302, "payload_bytes", nullptr);
+    bytes = b.get<std::uint64_t>();
     sha = header.at("payload_sha256").get<std::string>();
   } catch (const json::exception&) {
     fail_usage(path + ": corrupt " + what + " (unreadable header)");
@@ -147,7 +151,9 @@ Header read_verified(const std::string& path, const std::string& run_id, std::st
   Header h;
   try {
     h.run_id = j.at("run_id").get<std::string>();
-    h.step = j.at("step").get<std::int64_t>();
+    const json& step = j.at("step");
+    if (!step.is_number_integer()) throw json::type_error::create(302, "step", nullptr);
+    h.step = step.get<std::int64_t>();
   } catch (const json::exception&) {
     fail_usage(path + ": corrupt checkpoint (unreadable header)");
   }

@@ -15,15 +15,17 @@ namespace mltrain {
 namespace layout {
 
 // Files of a run directory.
-constexpr const char* kConfig = "config.json";     // canonical identity (hashed for run_id)
-constexpr const char* kRun = "run.json";           // status, runtime, seeding, attempts
-constexpr const char* kEnv = "env.json";           // environment manifest
-constexpr const char* kData = "data.json";         // data fingerprints
-constexpr const char* kMetrics = "metrics.jsonl";  // one line per epoch
-constexpr const char* kTrace = "trace.jsonl";      // one line per step
-constexpr const char* kSummary = "summary.json";   // final metrics and state hash
-constexpr const char* kModel = "model.pt";         // final weights
-constexpr const char* kVocab = "vocab.txt";        // the built-in trainer's vocabulary
+constexpr const char* kConfig = "config.json";         // canonical identity (hashed for run_id)
+constexpr const char* kRun = "run.json";               // status, runtime, seeding, attempts
+constexpr const char* kEnv = "env.json";               // environment manifest
+constexpr const char* kData = "data.json";             // data fingerprints
+constexpr const char* kMetrics = "metrics.jsonl";      // one line per epoch
+constexpr const char* kTrace = "trace.jsonl";          // one line per step
+constexpr const char* kSummary = "summary.json";       // final metrics and state hash
+constexpr const char* kModel = "model.pt";             // final weights
+constexpr const char* kVocab = "vocab.txt";            // the built-in trainer's vocabulary
+constexpr const char* kTokenizer = "tokenizer.model";  // its SentencePiece model, if any
+constexpr const char* kEvaluations = "evaluations";    // ml-train evaluate records
 constexpr const char* kCheckpoints = "checkpoints";
 constexpr const char* kCheckpoint = "checkpoints/last.pt";
 constexpr const char* kPrevCheckpoint = "checkpoints/prev.pt";  // the one before last.pt

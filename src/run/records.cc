@@ -249,7 +249,27 @@ RunRecord load_run(const std::string& dir) {
   r.summary = read_if_exists(join_path(dir, layout::kSummary), read_summary_file);
   r.metrics = read_metrics_file(join_path(dir, layout::kMetrics));
   r.trace = read_trace_file(join_path(dir, layout::kTrace));
+  r.evaluations = json::object();
+  const std::string evals = join_path(dir, layout::kEvaluations);
+  for (const auto& name : list_dir(evals)) {
+    const auto dot = name.rfind(".json");
+    if (dot == std::string::npos || dot + 5 != name.size() || name[0] == '.') continue;
+    r.evaluations[name.substr(0, dot)] = read_object_file(join_path(evals, name));
+  }
   return r;
+}
+
+void record_evaluation(const std::string& run_dir, const std::string& name, const json& record) {
+  bool ok = !name.empty() && name[0] != '.';
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    fail_usage("evaluation name '" + name + "': use letters, digits, '.', '_' and '-'");
+  }
+  if (!is_run_dir(run_dir)) fail_usage(run_dir + ": not an ml-train run directory");
+  const std::string dir = join_path(run_dir, layout::kEvaluations);
+  make_dirs(dir);
+  write_json_atomic(join_path(dir, name + ".json"), record);
 }
 
 json json_at(const json& j, const std::string& dotted_path) {

@@ -41,6 +41,7 @@ struct Parent {
   std::string state_sha256;  // what the parent's summary.json records, if any
   bool has_vocab = false;
   Vocab vocab;
+  std::string tokenizer_model;  // its SentencePiece model, if it has one
   std::vector<std::string> labels;
 };
 
@@ -58,6 +59,8 @@ Parent resolve_parent(const std::string& init_from) {
       p.vocab = Vocab::from_text(read_file(vocab_path), vocab_path);
       p.has_vocab = true;
     }
+    const std::string tokenizer_path = join_path(init_from, layout::kTokenizer);
+    if (path_exists(tokenizer_path)) p.tokenizer_model = read_file(tokenizer_path);
     const std::string data_path = join_path(init_from, layout::kData);
     if (path_exists(data_path)) {
       const json data = read_data_file(data_path);  // labels: a list of strings
@@ -124,8 +127,10 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   const bool has_parent = !cfg.model.init_from.empty();
   Parent parent;
   if (has_parent) parent = resolve_parent(cfg.model.init_from);
-  const PreparedData data = prepare_data(cfg, parent.has_vocab ? &parent.vocab : nullptr,
-                                         parent.labels.empty() ? nullptr : &parent.labels);
+  const PreparedData data =
+      prepare_data(cfg, parent.has_vocab ? &parent.vocab : nullptr,
+                   parent.labels.empty() ? nullptr : &parent.labels,
+                   parent.tokenizer_model.empty() ? nullptr : &parent.tokenizer_model);
   const auto num_classes = static_cast<std::int64_t>(data.label_names.size());
 
   Run run = Run::open(cfg.identity_json(), run_options(cfg, opt, data));
@@ -138,6 +143,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     return r;
   }
   run.write_file(layout::kVocab, data.vocab.to_text());
+  if (!data.tokenizer_model.empty()) run.write_file(layout::kTokenizer, data.tokenizer_model);
 
   // The model is built after Run::open has seeded the generators.
   std::shared_ptr<ClassifierImpl> model = make_classifier(cfg, data.vocab.size(), num_classes);

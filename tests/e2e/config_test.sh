@@ -5,14 +5,22 @@ source "$(dirname "$0")/lib.sh"
 
 "$ML_TRAIN" config --seed 7 --json >a.json
 "$ML_TRAIN" config --seed 7 runtime.num_workers=3 runtime.output_dir=/elsewhere --json >b.json
+"$ML_TRAIN" config --schema >schema.json
 
-"$PYTHON" - a.json b.json <<'PY'
+"$PYTHON" - a.json b.json schema.json <<'PY'
 import hashlib, json, sys
 a = json.load(open(sys.argv[1]))
 b = json.load(open(sys.argv[2]))
-cfg = dict(a["config"])
+schema = json.load(open(sys.argv[3]))
+cfg = json.loads(json.dumps(a["config"]))
 assert cfg["seed"] == 7, cfg["seed"]
 del cfg["runtime"]
+# Keys marked "x-identity: when set" count only when they differ from their default.
+for section, s in schema["properties"].items():
+    for key, p in s.get("properties", {}).items():
+        if p.get("x-identity") == "when set" and cfg[section][key] == p["default"]:
+            del cfg[section][key]
+assert a["identity"] == cfg, (a["identity"], cfg)
 want = json.dumps(cfg, sort_keys=True, separators=(",", ":"))
 assert a["canonical"] == want, (a["canonical"], want)
 assert a["run_id"] == hashlib.sha1(want.encode()).hexdigest()[:8]

@@ -16,7 +16,7 @@ if ! mount -t tmpfs -o size=64k tmpfs "$mnt" 2>/dev/null; then
   exit 0
 fi
 umount "$mnt"
-trap 'umount "$mnt" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'umount "$mnt" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 full=0
 for kb in 16 48 96 160 240 320; do
   mount -t tmpfs -o size=${kb}k tmpfs "$mnt"
