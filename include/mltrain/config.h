@@ -66,7 +66,7 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
 #define MLTRAIN_CONFIG_MODEL(X) \
   X(arch, Choice, "bow", 0, 0, "bow|cnn|transformer", Always, "bow: EmbeddingBag + MLP; cnn; transformer encoder") \
   X(embed_dim, Int, 64, 1, 65536, "", Always, "embedding width") \
-  X(hidden_dim, Int, 64, 1, 65536, "", Always, "hidden width (MLP, convolutions, feed-forward)") \
+  X(hidden_dim, Int, 64, 0, 65536, "", Always, "hidden width (MLP, convolutions, feed-forward); 0 = bow without a hidden layer") \
   X(num_layers, Int, 1, 1, 64, "", Always, "convolution or encoder layers") \
   X(num_heads, Int, 2, 1, 256, "", Always, "attention heads (transformer); must divide embed_dim") \
   X(dropout, Float, 0.1, 0, 0.999, "", Always, "dropout probability inside the model") \

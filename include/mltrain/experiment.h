@@ -136,6 +136,9 @@ SweepResult sweep(const Config& cfg, const SweepOptions& options);
 // {mean, std} (sample std; 0 for one run) or null when no run completed.
 nlohmann::json sweep_groups(const nlohmann::json& runs);
 
+// The table run_sweep prints: one line per run, then one per group.
+std::string format_sweep(const nlohmann::json& runs, const nlohmann::json& groups);
+
 // ---------------------------------------------------------------- runs ----
 
 // The runs under output_dir (directories holding a config.json), filtered by

@@ -68,7 +68,8 @@ class ClassifierImpl : public torch::nn::Module {
   std::int64_t next_site_ = 0;
 };
 
-// EmbeddingBag (mean) -> Linear -> ReLU -> Dropout -> Linear.
+// EmbeddingBag (mean) -> Linear -> ReLU -> Dropout -> Linear; with hidden_dim 0,
+// EmbeddingBag (mean) -> Dropout -> Linear (fastText's linear model).
 class BowClassifierImpl : public ClassifierImpl {
  public:
   BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes);

@@ -489,6 +489,10 @@ void check_cross_keys(const Config& c) {
         fmt_number(std::floor((dense + embedding) / 1e6)) +
         " million parameters (limit 1500 million)");
   }
+  if (c.model.arch != "bow" && c.model.hidden_dim == 0) {
+    fail_usage("key 'model.hidden_dim': 0 (no hidden layer) is for model.arch=bow only; " +
+               c.model.arch + " needs at least 1");
+  }
   if (c.model.arch == "transformer" && c.model.embed_dim % c.model.num_heads != 0) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));

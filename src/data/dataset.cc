@@ -94,7 +94,9 @@ std::string tokenizer_cache(const Config& cfg) {
 nlohmann::json sentencepiece_model(const Config& cfg, const TextFile& train,
                                    const std::string* given, std::string* model) {
   const TokenizerConfig& t = cfg.tokenizer;
-  nlohmann::json record = {{"kind", "sentencepiece"}};
+  nlohmann::json record = {
+      {"kind", "sentencepiece"},
+      {"library", std::string("sentencepiece ") + MLTRAIN_SENTENCEPIECE_VERSION}};
   if (given != nullptr) {
     *model = *given;
     record["source"] = "model.init_from";
@@ -106,10 +108,12 @@ nlohmann::json sentencepiece_model(const Config& cfg, const TextFile& train,
   } else {
     // Everything the pieces depend on (not the seed: training reads every
     // text, it samples nothing; not the thread count).
-    const nlohmann::json key = {
-        {"train_sha256", train.sha256}, {"sp_type", t.sp_type},
-        {"vocab_size", t.vocab_size},   {"lowercase", t.lowercase},
-        {"sentencepiece", "0.1.97"},    {"text_field", cfg.data.text_field}};
+    const nlohmann::json key = {{"train_sha256", train.sha256},
+                                {"sp_type", t.sp_type},
+                                {"vocab_size", t.vocab_size},
+                                {"lowercase", t.lowercase},
+                                {"sentencepiece", MLTRAIN_SENTENCEPIECE_VERSION},
+                                {"text_field", cfg.data.text_field}};
     const std::string dir = tokenizer_cache(cfg);
     const std::string file = join_path(dir, sha256_hex(key.dump()).substr(0, 32) + ".model");
     record["cache_file"] = json_text_or_bytes(file);

@@ -1,9 +1,11 @@
 // sweep: seeds x hyperparameters, each combination its own run, aggregated
 // as mean +- std over seeds.
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <map>
 #include <ostream>
+#include <sstream>
 
 #include "core/format.h"
 #include "core/fs.h"
@@ -106,6 +108,43 @@ json sweep_groups(const json& runs) {
   return out;
 }
 
+std::string format_sweep(const json& runs, const json& groups) {
+  // Columns as wide as their longest entry, so long override lists and
+  // group names never run into the numbers.
+  std::vector<std::string> ovs;
+  std::size_t ov_width = 0;
+  for (const auto& r : runs) {
+    std::string ov;
+    for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + x.get<std::string>();
+    ov_width = std::max(ov_width, ov.size());
+    ovs.push_back(ov);
+  }
+  std::size_t group_width = std::string("group").size();
+  for (const auto& g : groups) {
+    group_width = std::max(group_width, g["group"].get<std::string>().size());
+  }
+  std::ostringstream o;
+  o << std::left;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const json& r = runs[i];
+    o << "  " << r["run_id"].get<std::string>() << "  " << std::setw(static_cast<int>(ov_width + 2))
+      << ovs[i]
+      << (r["status"] == "completed" ? "val_acc " + fixed_or_dash(r["val_acc"])
+                                     : "FAILED (see " + r["log"].get<std::string>() + ")")
+      << "\n";
+  }
+  const int gw = static_cast<int>(group_width + 2);
+  o << std::setw(gw) << "group" << std::setw(4) << "n" << std::setw(20) << "val_acc"
+    << std::setw(20) << "val_f1"
+    << "test_acc\n";
+  for (const auto& g : groups) {
+    o << std::setw(gw) << g["group"].get<std::string>() << std::setw(4)
+      << g["n"].get<std::int64_t>() << std::setw(20) << pm(g["val_acc"]) << std::setw(20)
+      << pm(g["val_f1"]) << pm(g["test_acc"]) << "\n";
+  }
+  return o.str();
+}
+
 SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
   const std::vector<Axis> axes = parse_grid(cfg, opt.grid);
   const auto combos = combinations(axes);
@@ -182,26 +221,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
       join_path(res.dir, layout::kSweepFile),
       {{"sweep_id", sweep_id}, {"spec", spec}, {"runs", res.runs}, {"groups", res.groups}});
 
-  if (opt.out) {
-    std::ostream& o = *opt.out;
-    for (const auto& r : res.runs) {
-      std::string ov;
-      for (const auto& x : r["overrides"]) ov += (ov.empty() ? "" : " ") + x.get<std::string>();
-      o << "  " << r["run_id"].get<std::string>() << "  " << std::left << std::setw(40) << ov
-        << (r["status"] == "completed" ? "val_acc " + fixed_or_dash(r["val_acc"])
-                                       : "FAILED (see " + r["log"].get<std::string>() + ")")
-        << "\n";
-    }
-    o << std::left << std::setw(40) << "group" << std::setw(4) << "n" << std::setw(20) << "val_acc"
-      << std::setw(20) << "val_f1"
-      << "test_acc\n";
-    for (const auto& g : res.groups) {
-      o << std::setw(40) << g["group"].get<std::string>() << std::setw(4)
-        << g["n"].get<std::int64_t>() << std::setw(20) << pm(g["val_acc"]) << std::setw(20)
-        << pm(g["val_f1"]) << pm(g["test_acc"]) << "\n";
-    }
-    o << std::flush;
-  }
+  if (opt.out) *opt.out << format_sweep(res.runs, res.groups) << std::flush;
   return res;
 }
 

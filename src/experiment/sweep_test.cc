@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "core/fs.h"
 #include "fixtures.h"
@@ -77,6 +78,32 @@ TEST(Sweep, ABadGridIsRejectedBeforeAnythingIsWritten) {
             std::string::npos);
   EXPECT_NE(sweep_error({}, out).find("at least one --grid"), std::string::npos);
   EXPECT_FALSE(path_exists(out));
+}
+
+TEST(FormatSweep, ColumnsWideEnoughForLongOverridesAndGroups) {
+  json runs = json::array(
+      {row({"training.epochs=10", "model.dropout=0.1", "training.token_dropout=0.2", "seed=1"},
+           "completed", 0.9),
+       row({"seed=2"}, "completed", 0.5)});
+  runs[1]["overrides"] = json::array(
+      {"training.epochs=10", "model.dropout=0.1", "training.token_dropout=0.2", "seed=2"});
+  json groups = sweep_groups(runs);
+  std::string text = format_sweep(runs, groups);
+  // Every run line: the overrides, then at least two spaces, then the metric.
+  EXPECT_NE(text.find("token_dropout=0.2 seed=1  "), std::string::npos) << text;
+  EXPECT_EQ(text.find("seed=1val_acc"), std::string::npos) << text;
+  // The group name and its count stay apart, and the numbers start in the
+  // same column as the header's.
+  std::istringstream in(text);
+  std::string line, header, group;
+  while (std::getline(in, line)) {
+    if (line.rfind("group", 0) == 0) header = line;
+    if (line.rfind("training.epochs=10", 0) == 0) group = line;
+  }
+  ASSERT_FALSE(header.empty()) << text;
+  ASSERT_FALSE(group.empty()) << text;
+  EXPECT_EQ(header.find(" n "), group.find(" 2 ")) << text;
+  EXPECT_EQ(header.find("val_acc"), group.find("0.7000")) << text;
 }
 
 }  // namespace

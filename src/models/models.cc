@@ -44,15 +44,24 @@ BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
                                      std::int64_t classes) {
   embed_ = register_module(
       "embed", nn::EmbeddingBag(nn::EmbeddingBagOptions(vocab, cfg.embed_dim).mode(torch::kMean)));
-  fc1_ = register_module("fc1", nn::Linear(cfg.embed_dim, cfg.hidden_dim));
-  drop_ = register_module("drop", make_dropout(cfg.dropout));
-  fc2_ = register_module("fc2", nn::Linear(cfg.hidden_dim, classes));
+  if (cfg.hidden_dim > 0) {
+    fc1_ = register_module("fc1", nn::Linear(cfg.embed_dim, cfg.hidden_dim));
+    drop_ = register_module("drop", make_dropout(cfg.dropout));
+    fc2_ = register_module("fc2", nn::Linear(cfg.hidden_dim, classes));
+  } else {
+    drop_ = register_module("drop", make_dropout(cfg.dropout));
+    fc2_ = register_module("fc", nn::Linear(cfg.embed_dim, classes));
+  }
 }
 
 torch::Tensor BowClassifierImpl::forward(const Batch& b) {
   torch::Tensor x = embed_(b.tokens, b.offsets);  // (B, E)
-  x = drop_(torch::relu(fc1_(x)));                // (B, H)
-  return fc2_(x);                                 // (B, C)
+  if (fc1_) {
+    x = drop_(torch::relu(fc1_(x)));  // (B, H)
+  } else {
+    x = drop_(x);  // linear in the bag of tokens (fastText)
+  }
+  return fc2_(x);  // (B, C)
 }
 
 CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,

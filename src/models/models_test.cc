@@ -66,6 +66,41 @@ TEST_P(Models, SameSeedSameInit) {
   EXPECT_NE(state_sha256(*a), state_sha256(*c));
 }
 
+// hidden_dim 0: the bag of tokens straight into one Linear (fastText's model),
+// so the logits are W * mean(embeddings) + b.
+TEST(BowWithoutHiddenLayer, IsLinearInTheMeanEmbedding) {
+  Config cfg;
+  cfg.model.arch = "bow";
+  cfg.model.embed_dim = 8;
+  cfg.model.hidden_dim = 0;
+  cfg.model.dropout = 0.5;
+  seed_everything(3, true);
+  auto model = make_classifier(cfg, 20, 3);
+  std::vector<std::string> names;
+  for (const auto& p : model->named_parameters()) names.push_back(p.key());
+  EXPECT_EQ(names, (std::vector<std::string>{"embed.weight", "fc.weight", "fc.bias"}));
+  EncodedSplit s = tiny_split();
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.shuffle = false;
+  o.layout = layout_for("bow");
+  DeterministicLoader l(s, o);
+  l.start_epoch(0);
+  Batch b;
+  ASSERT_TRUE(l.next(&b));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = model->forward(b);
+  ASSERT_EQ(logits.sizes(), (std::vector<std::int64_t>{4, 3}));
+  auto params = model->named_parameters();
+  const torch::Tensor E = params["embed.weight"], W = params["fc.weight"], bias = params["fc.bias"];
+  for (std::size_t i = 0; i < s.ids.size(); ++i) {
+    torch::Tensor ids = torch::tensor(s.ids[i], torch::kLong);
+    torch::Tensor expect = torch::matmul(W, E.index_select(0, ids).mean(0)) + bias;
+    EXPECT_TRUE(torch::allclose(logits[static_cast<std::int64_t>(i)], expect, 1e-5, 1e-6)) << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, Models, ::testing::Values("bow", "cnn", "transformer"));
 
 TEST(Models, CnnIgnoresPadding) {
