@@ -20,6 +20,7 @@ SRC, CXX, GENERATED = sys.argv[1:4]
 PUBLIC = {
     "config.h": "core", "canonical_json.h": "core", "error.h": "core",
     "rng.h": "repro", "seed.h": "repro", "env.h": "repro", "state_hash.h": "repro",
+    "probe.h": "repro",
     "data.h": "data", "loader.h": "data",
     "models.h": "models",
     "records.h": "run-records", "run.h": "run",

@@ -42,8 +42,62 @@ nlohmann::json json_diff(const nlohmann::json& a, const nlohmann::json& b);
 // (*seconds) are not compared.
 std::string compare_results(const RunRecord& reference, const RunRecord& run);
 
+// The first difference between two tensor dumps (lines {"step", "phase",
+// "tensors": [[name, hash], ...]} in the order they were recorded): step,
+// phase and the first differing tensor or module. step = -1 when the dumps
+// agree. Phases "forward" and "backward" hold module outputs (and their
+// gradients) in execution order: `where` is then a module, e.g.
+// "step 9: first differs in layers.0.self_attn (forward output)".
+struct Localised {
+  std::int64_t step = -1;
+  std::string phase;
+  std::string where;       // tensor or module name
+  std::string text;        // one line for people
+  bool reproduced = true;  // false: the re-run did not differ
+};
+Localised first_dump_divergence(const std::vector<nlohmann::json>& a,
+                                const std::vector<nlohmann::json>& b);
+
+// The likely cause of a difference, classified from what differs:
+// kind "config" (names the key), "data" (names the file), "environment"
+// (names the field: BLAS library or core type, thread count, LibTorch
+// version, CPU flags, ...), or "none": same inputs, different bits (names
+// the op kind of `where`, and says whether `deterministic` was off).
+struct Cause {
+  std::string kind;
+  std::string text;
+};
+// `diff` as diff_runs() returns it (its "config", "data", "env" and
+// "runtime" lists); `config` is run A's identity.
+Cause likely_cause(const nlohmann::json& diff, const nlohmann::json& config,
+                   const std::string& where);
+
+// Re-runs two runs of the built-in trainer (their config.json and recorded
+// runtime) up to step `to` with tensor and module dumps from step `from`,
+// under work_dir, and names where they first differ (diff uses it).
+Localised localise_runs(const RunRecord& a, const RunRecord& b, std::int64_t from, std::int64_t to,
+                        const std::string& self_exe, const std::string& work_dir);
+
+// "; first differs in WHERE: OP KIND", or "" for no name.
+std::string where_clause(const std::string& where);
+
+// The deliberate perturbation (verify --perturb, the self-test) an attempt of
+// the run recorded in run.json: {"step", "tensor", "nan"}, or null.
+nlohmann::json recorded_perturbation(const RunRecord& run);
+
+// The op kind behind a module or tensor name ("layers.0.self_attn" ->
+// "attention", "fc.weight" -> "linear"), "" when the name says nothing.
+std::string op_kind(const std::string& name);
+
 // Config, runtime, environment, data, metrics, trace and hash differences.
 nlohmann::json diff_runs(const RunRecord& a, const RunRecord& b);
+// Adds to a diff_runs() result where the runs first diverge and why:
+// "divergence" {step, phase, where, text} (re-running both runs of the
+// built-in trainer to that step under a temporary directory, when self_exe
+// is given and the traces differ) and "cause" {kind, text}.
+void explain_diff(const RunRecord& a, const RunRecord& b, const std::string& self_exe,
+                  nlohmann::json* diff);
+
 // Human-readable rendering of diff_runs().
 std::string format_diff(const nlohmann::json& diff);
 
@@ -64,7 +118,16 @@ struct VerifyResult {
   std::string dir;         // where the attempts were written
   nlohmann::json runs;     // [{run, variation, dir, state_hash, verdict}]
   std::string divergence;  // "first divergence: step S, tensor T (grad)" or ""
+  std::int64_t divergence_step = -1;
+  Cause cause;  // when not identical
 };
+
+// What `verify` found for a run (its verifications/ records): "verified N×"
+// (identical runs whose state hash is this run's), "resume-checked" when a
+// killed and resumed attempt was among them, "diverged at step S" when the
+// latest verification failed, "never verified". Returns {"text", "verified",
+// "resume_checked", "diverged_step"}.
+nlohmann::json verification_status(const RunRecord& run);
 
 // Trains cfg with the built-in trainer several times as separate processes
 // (under <output_dir>/verify/<run_id>/<n>/), plus one run per --vary value
@@ -150,13 +213,24 @@ std::string format_sweep(const nlohmann::json& runs, const nlohmann::json& group
 nlohmann::json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
                          const std::string& sort_by);
 std::string format_runs(const nlohmann::json& rows);
+// The same rows as CSV (RFC 4180, a header line; empty cells for nulls).
+std::string format_runs_csv(const nlohmann::json& rows);
 
 // -------------------------------------------------------------- report ----
 
-// HTML (no external resources) for a run directory (has config.json) or a
-// sweep directory (has sweep.json). Every string from the records is
-// escaped. Throws Error if `dir` is neither.
+// HTML (no external resources) for a run directory (has config.json), a
+// sweep directory (has sweep.json) or an output directory (an index of its
+// runs and sweeps). Every string from the records is escaped. Throws Error
+// if `dir` is none of these.
 std::string render_report(const std::string& dir);
+
+// A comparison page of two or more run directories: overlaid curves, the
+// config keys, environment fields and data fingerprints that differ, the
+// first diverging step marked, each run's verification status.
+std::string render_comparison(const std::vector<std::string>& run_dirs);
+
+// The index page of an output directory: one row per run and sweep.
+std::string render_index(const std::string& output_dir);
 
 // `s` with & < > " ' escaped for HTML text and attribute values.
 std::string html_escape(const std::string& s);

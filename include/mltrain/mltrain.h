@@ -9,6 +9,7 @@
 //               seed.h            seed_everything(seed, deterministic)
 //               env.h             environment_manifest()
 //               state_hash.h      sha256 of a model's state dict (matches the Python recipe)
+//               probe.h           module outputs for divergence localisation
 //   data        data.h            readers (JSONL/CSV/TSV, gzip), tokenizer, vocabulary,
 //                                 prepare_data()
 //               loader.h          DeterministicLoader: batches independent of num_workers
@@ -31,6 +32,7 @@
 #include "mltrain/infer.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
+#include "mltrain/probe.h"
 #include "mltrain/records.h"
 #include "mltrain/rng.h"
 #include "mltrain/run.h"

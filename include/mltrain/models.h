@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "mltrain/config.h"
 #include "mltrain/loader.h"
@@ -102,9 +103,10 @@ class CnnClassifierImpl : public ClassifierImpl {
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   // drops: the layer's four dropout sites (attention weights, attention
-  // output, feed-forward inner, feed-forward output).
+  // output, feed-forward inner, feed-forward output). name: the layer's
+  // module path ("layers.0"), for its probes (probe.h).
   EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
-                   std::vector<StreamDropout> drops);
+                   std::vector<StreamDropout> drops, std::string name = "layer");
   // x: (B, T, E); pad: (B, 1, 1, T) float, 0 for tokens and -inf for
   // padding. Returns (B, T, E).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pad);
@@ -112,6 +114,7 @@ class EncoderLayerImpl : public torch::nn::Module {
  private:
   std::int64_t heads_;
   std::vector<StreamDropout> drops_;
+  std::string name_;
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
 };

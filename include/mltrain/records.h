@@ -24,6 +24,9 @@ struct RunRecord {
   std::vector<nlohmann::json> metrics;  // metrics.jsonl: one object per epoch
   std::vector<nlohmann::json> trace;    // trace.jsonl: one object per step
   nlohmann::json evaluations;  // evaluations/<name>.json by name (ml-train evaluate); {} if none
+  // verifications/<name>.json by name: what `ml-train verify` found when it
+  // checked this run's config (see verification_status in experiment.h).
+  nlohmann::json verifications;
 
   // run.json's status (running|completed|failed|interrupted), "completed"
   // when run.json is missing but summary.json exists, "" when neither.
@@ -39,15 +42,24 @@ struct RunRecord {
 // True when `dir` holds a config.json.
 bool is_run_dir(const std::string& dir);
 
+// What load_run reads: everything, or only config.json, run.json,
+// summary.json and verifications/ (an index of thousands of runs).
+enum class RunParts { kAll, kBrief };
+
 // Reads a run directory. Throws Error (exit 2) if `dir` is not a directory or
 // has no config.json, or if a file is not valid JSON (naming file:line).
-RunRecord load_run(const std::string& dir);
+RunRecord load_run(const std::string& dir, RunParts parts = RunParts::kAll);
 
 // Records an evaluation of the run (ml-train evaluate) as
 // <run_dir>/evaluations/<name>.json, written atomically. `name` is made of
 // letters, digits, '.', '_' and '-'. Throws Error otherwise.
 void record_evaluation(const std::string& run_dir, const std::string& name,
                        const nlohmann::json& record);
+
+// Records what `verify` found as <run_dir>/verifications/<name>.json, written
+// atomically; the same rules as record_evaluation.
+void record_verification(const std::string& run_dir, const std::string& name,
+                         const nlohmann::json& record);
 
 // The value at a dotted path ("model.arch") of a JSON object, or null when
 // any part is missing or not an object.

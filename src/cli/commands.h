@@ -54,16 +54,18 @@ struct EvaluateArgs {
 
 int cmd_predict(const PredictArgs& a);
 int cmd_evaluate(const EvaluateArgs& a);
-int cmd_report(const std::string& dir, const std::string& output);
+int cmd_report(const std::vector<std::string>& dirs, const std::string& output);
+// format: "text", "json" or "csv".
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
-             const std::string& sort_by, bool json);
+             const std::string& sort_by, const std::string& format);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
 int cmd_config(const ConfigSources& s, bool json, bool schema);
 int cmd_env();
 int cmd_verify(const VerifyArgs& a, const std::string& self_exe);
 int cmd_reproduce(const std::string& run_dir, bool allow_data_change, const std::string& self_exe);
-int cmd_diff(const std::string& a, const std::string& b, bool json);
+int cmd_diff(const std::string& a, const std::string& b, bool json, bool rerun,
+             const std::string& self_exe);
 
 }  // namespace cli
 }  // namespace mltrain

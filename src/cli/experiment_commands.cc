@@ -67,24 +67,43 @@ int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
   return r.all_completed ? 0 : 1;
 }
 
-int cmd_report(const std::string& dir, const std::string& output) {
-  std::string html = render_report(dir);
-  std::string path = output.empty() ? join_path(dir, layout::kReport) : output;
+int cmd_report(const std::vector<std::string>& dirs, const std::string& output) {
+  std::string html, path = output;
+  if (dirs.size() > 1) {
+    html = render_comparison(dirs);
+    if (path.empty()) {
+      path = "compare";
+      for (const auto& d : dirs) path += "-" + load_run(d, RunParts::kBrief).run_id();
+      path += ".html";
+    }
+  } else {
+    const std::string& dir = dirs[0];
+    html = render_report(dir);
+    if (path.empty()) {
+      const bool index = !is_run_dir(dir) && !path_exists(join_path(dir, layout::kSweepFile));
+      path = join_path(dir, index ? layout::kIndex : layout::kReport);
+    }
+  }
   write_file_atomic(path, html);
   std::cout << path << "\n";
   return 0;
 }
 
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
-             const std::string& sort_by, bool json) {
+             const std::string& sort_by, const std::string& format) {
   Config cfg = resolve_config(s);  // for runtime.output_dir
   nlohmann::json rows = list_runs(cfg.runtime.output_dir, where, sort_by);
-  std::cout << (json ? rows.dump(2) + "\n" : format_runs(rows));
+  std::cout << (format == "json"  ? rows.dump(2) + "\n"
+                : format == "csv" ? format_runs_csv(rows)
+                                  : format_runs(rows));
   return 0;
 }
 
-int cmd_diff(const std::string& a, const std::string& b, bool json) {
-  nlohmann::json d = diff_runs(load_run(a), load_run(b));
+int cmd_diff(const std::string& a, const std::string& b, bool json, bool rerun,
+             const std::string& self_exe) {
+  const RunRecord ra = load_run(a), rb = load_run(b);
+  nlohmann::json d = diff_runs(ra, rb);
+  explain_diff(ra, rb, rerun ? self_exe : "", &d);
   std::cout << (json ? d.dump(2) + "\n" : format_diff(d));
   return 0;
 }

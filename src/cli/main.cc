@@ -155,12 +155,17 @@ int real_main(int argc, char** argv) {
                       "run even if a data file's fingerprint differs from data.json");
 
   std::string diff_a, diff_b;
-  bool diff_json = false;
+  bool diff_json = false, diff_no_rerun = false;
   CLI::App* diff = app.add_subcommand(
-      "diff", "config / env / data / metrics / trace / hash differences of two runs");
+      "diff",
+      "config / env / data / metrics / trace / hash differences of two runs, where they first "
+      "diverge (re-running both to that step: first differing module or tensor) and the likely "
+      "cause");
   diff->add_option("run_a", diff_a, "first run directory")->required();
   diff->add_option("run_b", diff_b, "second run directory")->required();
   diff->add_flag("--json", diff_json, "print the differences as JSON");
+  diff->add_flag("--no-rerun", diff_no_rerun,
+                 "compare the records only; do not re-run both runs to the diverging step");
 
   cli::SweepArgs sweep_args;
   SourceFlags sweep_flags;
@@ -211,7 +216,7 @@ int real_main(int argc, char** argv) {
   std::vector<std::string> runs_where;
   std::string runs_sort, runs_output_dir;
   std::string runs_config;
-  bool runs_json = false;
+  bool runs_json = false, runs_csv = false;
   CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
   runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
   runs->add_option("--output-dir", runs_output_dir,
@@ -219,11 +224,23 @@ int real_main(int argc, char** argv) {
   add_repeatable(runs, "--where", runs_where, "config KEY=VALUE filter (repeatable)");
   runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
   runs->add_flag("--json", runs_json, "print the rows as JSON");
+  runs->add_flag("--csv", runs_csv,
+                 "print the rows as CSV (a header line; pandas.read_csv reads it)")
+      ->excludes("--json");
 
-  std::string report_dir, report_out;
-  CLI::App* report = app.add_subcommand("report", "write an HTML report of a run or a sweep");
-  report->add_option("dir", report_dir, "a run directory or a sweep directory")->required();
-  report->add_option("-o,--output", report_out, "output file (default: DIR/report.html)");
+  std::vector<std::string> report_dirs;
+  std::string report_out;
+  CLI::App* report = app.add_subcommand(
+      "report",
+      "write an HTML report of a run, a sweep, an output directory (an index of its runs), "
+      "or a comparison of two or more runs");
+  report
+      ->add_option("dirs", report_dirs,
+                   "a run, sweep or output directory; or two or more run directories to compare")
+      ->required();
+  report->add_option("-o,--output", report_out,
+                     "output file (default: DIR/report.html, OUTPUT_DIR/index.html, or "
+                     "compare-A-B.html here for a comparison)");
 
   // `verify ... -- COMMAND ARGS`: everything after the first "--" is the
   // command, never parsed as ml-train options.
@@ -261,15 +278,15 @@ int real_main(int argc, char** argv) {
     return cli::cmd_verify(verify_args, self_exe());
   }
   if (*reproduce) return cli::cmd_reproduce(reproduce_dir, allow_data_change, self_exe());
-  if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json);
-  if (*report) return cli::cmd_report(report_dir, report_out);
+  if (*diff) return cli::cmd_diff(diff_a, diff_b, diff_json, !diff_no_rerun, self_exe());
+  if (*report) return cli::cmd_report(report_dirs, report_out);
   if (*predict) return cli::cmd_predict(predict_args);
   if (*evaluate) return cli::cmd_evaluate(evaluate_args);
   if (*runs) {
     mltrain::ConfigSources s;
     s.file = runs_config;
     if (!runs_output_dir.empty()) s.overrides.push_back("runtime.output_dir=" + runs_output_dir);
-    return cli::cmd_runs(s, runs_where, runs_sort, runs_json);
+    return cli::cmd_runs(s, runs_where, runs_sort, runs_json ? "json" : runs_csv ? "csv" : "text");
   }
   if (*sweep) {
     sweep_args.sources = sweep_flags.sources();

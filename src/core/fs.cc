@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "mltrain/error.h"
 
@@ -229,6 +232,22 @@ bool FileLock::try_lock(const std::string& path) {
     return false;
   }
   return true;
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = join_path(tmp && *tmp ? tmp : "/tmp", prefix + ".XXXXXX");
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    fail_usage(tmpl + ": cannot create a temporary directory: " + std::strerror(errno));
+  }
+  return buf.data();
+}
+
+void remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
 }
 
 }  // namespace mltrain

@@ -35,6 +35,10 @@ std::uint64_t file_size_or_zero(const std::string& path);
 std::vector<std::string> list_dir(const std::string& dir);
 // Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
 void remove_temp_files(const std::string& dir);
+// A new empty directory under $TMPDIR (or /tmp) named PREFIX.XXXXXX.
+std::string make_temp_dir(const std::string& prefix);
+// Removes a directory and everything in it; errors are ignored.
+void remove_tree(const std::string& path);
 
 // Append-only line file (metrics.jsonl, trace.jsonl). Each append writes one
 // complete line with a single write(2); flush() fsyncs. A crash can at worst

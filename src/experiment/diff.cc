@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/format.h"
+#include "core/fs.h"
 #include "core/json_io.h"
 #include "mltrain/experiment.h"
 
@@ -193,6 +194,45 @@ json diff_runs(const RunRecord& a, const RunRecord& b) {
   return d;
 }
 
+void explain_diff(const RunRecord& a, const RunRecord& b, const std::string& self_exe, json* d) {
+  json& diff = *d;
+  Localised l;
+  const json t = diff["trace"];
+  if (t.is_object()) {
+    const std::int64_t step = t["first_diverging_step"].get<std::int64_t>();
+    if (!self_exe.empty()) {
+      const std::string work = make_temp_dir("ml-train-diff");
+      try {
+        l = localise_runs(a, b, t["last_equal_state_step"].get<std::int64_t>() + 1, step, self_exe,
+                          work);
+      } catch (...) {
+        remove_tree(work);
+        throw;
+      }
+      remove_tree(work);
+    } else {
+      l.step = step;
+      l.text = "first divergence: step " + std::to_string(step) + " (" + str(t["field"]) +
+               "; not re-run)";
+    }
+    diff["divergence"] = {
+        {"step", l.step}, {"phase", l.phase}, {"where", l.where}, {"text", l.text}};
+  }
+  if (diff["identical"].get<bool>()) return;
+  Cause c;
+  for (const RunRecord* r : {&a, &b}) {
+    const json p = recorded_perturbation(*r);
+    if (p.is_object() && c.kind.empty()) {
+      c = {"perturbation", r->dir + " was deliberately perturbed (" +
+                               str(p.value("tensor", json(""))) + " after step " +
+                               str(p.value("step", json(0))) + ", the self-test)" +
+                               where_clause(l.where)};
+    }
+  }
+  if (c.kind.empty()) c = likely_cause(diff, a.config, l.where);
+  diff["cause"] = {{"kind", c.kind}, {"text", c.text}};
+}
+
 std::string format_diff(const json& d) {
   std::ostringstream o;
   auto section = [&](const char* title, const json& rows, const char* none) {
@@ -255,6 +295,10 @@ std::string format_diff(const json& d) {
   }
   o << "state hash: " << str(d["state_hash"]["a"]) << " vs " << str(d["state_hash"]["b"]) << " -> "
     << (d["state_hash_match"].get<bool>() ? "match" : "DIFFER") << "\n";
+  if (d.contains("divergence")) o << str(d["divergence"]["text"]) << "\n";
+  if (d.contains("cause")) {
+    o << "likely cause (" << str(d["cause"]["kind"]) << "): " << str(d["cause"]["text"]) << "\n";
+  }
   return o.str();
 }
 

@@ -62,7 +62,7 @@ json list_runs(const std::string& output_dir, const std::vector<std::string>& wh
     if (name[0] == '.' || !is_run_dir(dir)) continue;
     RunRecord r;
     try {
-      r = load_run(dir);
+      r = load_run(dir, RunParts::kBrief);
     } catch (const Error&) {
       continue;  // not a run we can read; list_runs only reports
     }
@@ -88,7 +88,8 @@ json list_runs(const std::string& output_dir, const std::vector<std::string>& wh
                     {"test_acc", metric("test", "acc")},
                     {"test_f1", metric("test", "f1")},
                     {"steps", json_at(r.summary, "steps")},
-                    {"state_hash", r.state_hash()}});
+                    {"state_hash", r.state_hash()},
+                    {"verification", verification_status(r)["text"]}});
   }
   for (const auto& f : filters) {
     const auto& known = config_keys();
@@ -127,6 +128,33 @@ std::string format_runs(const json& rows) {
   }
   o << rows.size() << " run" << (rows.size() == 1 ? "" : "s") << "\n";
   return o.str();
+}
+
+std::string format_runs_csv(const json& rows) {
+  static const char* kColumns[] = {
+      "run_id",   "status",   "arch",    "seed",  "deterministic", "val_acc",      "val_f1",
+      "val_loss", "test_acc", "test_f1", "steps", "state_hash",    "verification", "dir"};
+  auto cell = [](const json& v) -> std::string {
+    if (v.is_null()) return "";
+    std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  std::string out;
+  for (const char* c : kColumns) out += std::string(out.empty() ? "" : ",") + c;
+  out += "\n";
+  for (const auto& r : rows) {
+    std::string line;
+    bool first = true;
+    for (const char* c : kColumns) {
+      line += (first ? "" : ",") + cell(r.is_object() && r.contains(c) ? r[c] : json(nullptr));
+      first = false;
+    }
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace mltrain

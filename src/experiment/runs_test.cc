@@ -45,6 +45,28 @@ TEST(ListRuns, ListsEveryRunDirectorySortedById) {
   EXPECT_NE(format_runs(rows).find("6 runs"), std::string::npos);
 }
 
+TEST(FormatRunsCsv, AHeaderAndOneQuotedLinePerRun) {
+  json rows = json::array({{{"run_id", "aaaa1111"},
+                            {"status", "completed"},
+                            {"arch", "bow"},
+                            {"seed", 1},
+                            {"val_acc", 0.875},
+                            {"state_hash", "0123"},
+                            {"verification", "verified 3\u00d7, resume-checked"},
+                            {"dir", "runs/a \"b\""}},
+                           {{"run_id", "bbbb2222"}, {"status", "failed"}}});
+  const std::string csv = format_runs_csv(rows);
+  const std::string header =
+      "run_id,status,arch,seed,deterministic,val_acc,val_f1,val_loss,test_acc,test_f1,steps,"
+      "state_hash,verification,dir\n";
+  ASSERT_EQ(csv.substr(0, header.size()), header);
+  EXPECT_NE(csv.find("aaaa1111,completed,bow,1,,0.875,,,,,,0123,\"verified 3\u00d7, "
+                     "resume-checked\",\"runs/a \"\"b\"\"\"\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find("\nbbbb2222,failed,,,,,,,,,,,,\n"), std::string::npos) << csv;
+}
+
 TEST(ListRuns, FiltersNumbersAsNumbers) {
   const std::string dir = output_dir();
   json rows = list_runs(dir, {"training.lr=1e-2"}, "");

@@ -11,6 +11,7 @@
 #include <map>
 #include <ostream>
 
+#include "core/format.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/json_io.h"
@@ -19,6 +20,7 @@
 #include "mltrain/experiment.h"
 #include "run/control.h"
 #include "run/layout.h"
+#include "run/record_files.h"
 
 namespace mltrain {
 namespace {
@@ -67,10 +69,11 @@ void parse_perturb(const std::string& spec, int repeats, RunControl* c) {
   c->perturb_tensor = spec.substr(colon + 1);
 }
 
-// Re-runs two attempts up to step `to`, dumping per-tensor hashes from step
-// `from`, and names the first differing (step, tensor, phase).
-std::string localise(const std::string& dir, const Attempt& a, const Attempt& b, std::int64_t from,
-                     std::int64_t to) {
+// Re-runs two attempts up to step `to`, dumping per-tensor hashes (and the
+// output of every module that reports one, forward and backward) from step
+// `from`, and names the first differing (step, tensor or module, phase).
+Localised localise(const std::string& dir, const Attempt& a, const Attempt& b, std::int64_t from,
+                   std::int64_t to) {
   std::vector<std::vector<json>> dumps;
   for (const Attempt* p : {&a, &b}) {
     const std::string run_dir = join_path(dir, "dump_" + p->name);
@@ -83,45 +86,77 @@ std::string localise(const std::string& dir, const Attempt& a, const Attempt& b,
     ChildResult r = run_child({with_run_dir(p->argv, run_dir), control_env(c), log},
                               /*kill_when_stopped=*/true);
     if (!r.killed && r.exit_code != 0) {
-      return "first divergence: step " + std::to_string(to) +
-             " (re-running to dump tensors failed; see " + log + ")";
+      Localised l;
+      l.step = to;
+      l.text = "first divergence: step " + std::to_string(to) +
+               " (re-running to dump tensors failed; see " + log + ")";
+      return l;
     }
     dumps.push_back(read_jsonl_file(file));
   }
-  static const std::map<std::string, std::string> kPhase = {{"input", "input batch"},
-                                                            {"param", "param"},
-                                                            {"grad", "grad"},
-                                                            {"optimizer", "optimizer state"}};
-  const std::size_t n = std::min(dumps[0].size(), dumps[1].size());
-  for (std::size_t i = 0; i < n; ++i) {
-    const json& x = dumps[0][i];
-    const json& y = dumps[1][i];
-    if (x == y) continue;
-    const json tx = x.value("tensors", json::array());
-    const json ty = y.value("tensors", json::array());
-    std::string tensor = "?";
-    for (std::size_t k = 0; k < std::min(tx.size(), ty.size()); ++k) {
-      if (tx[k] != ty[k]) {
-        tensor = tx[k][0].get<std::string>();
-        break;
-      }
-    }
-    const std::string phase = x.value("phase", "");
-    const std::int64_t step = x.value("step", static_cast<std::int64_t>(0));
-    auto it = kPhase.find(phase);
-    std::string what = it == kPhase.end() ? phase : it->second;
-    if (step == 0 && phase == "param") what = "initial weights";
-    return "first divergence: step " + std::to_string(step) + ", tensor " + tensor + " (" + what +
-           ")";
+  Localised l = first_dump_divergence(dumps[0], dumps[1]);
+  if (l.step >= 0) return l;
+  l.step = to;
+  l.reproduced = false;
+  l.text = b.interrupt
+               ? "first divergence: step " + std::to_string(to) +
+                     " (trace); without the interruption every tensor is identical, so the "
+                     "difference comes from the kill and resume"
+               : "first divergence: step " + std::to_string(to) +
+                     " (trace); every tensor was identical when re-run, so the difference did "
+                     "not reproduce (nondeterministic execution)";
+  return l;
+}
+
+// Why an attempt differs from the reference, from what distinguishes it.
+Cause attempt_cause(const Attempt& a, const Localised& l, const RunRecord& reference) {
+  if (a.control.perturb_step > 0) {
+    return {"perturbation", "the deliberate perturbation of " + a.control.perturb_tensor +
+                                " after step " + std::to_string(a.control.perturb_step) +
+                                " (self-test)"};
   }
-  if (b.interrupt) {
-    return "first divergence: step " + std::to_string(to) +
-           " (trace); without the interruption every tensor is identical, so the difference "
-           "comes from the kill and resume";
+  if (a.interrupt && !l.reproduced) {
+    return {"resume", "the kill and resume: the resumed run does not continue bit-exactly"};
   }
-  return "first divergence: step " + std::to_string(to) +
-         " (trace); every tensor was identical when re-run, so the difference did not reproduce "
-         "(nondeterministic execution)";
+  json diff = {{"config", json::array()},
+               {"data", json::array()},
+               {"env", json::array()},
+               {"runtime", json::array()}};
+  const auto eq = a.variation.find('=');
+  if (a.variation.rfind("runtime.", 0) == 0 && eq != std::string::npos) {
+    const std::string key = a.variation.substr(8, eq - 8);
+    diff["runtime"].push_back({{"key", key},
+                               {"a", json_at(reference.run, "runtime." + key)},
+                               {"b", a.variation.substr(eq + 1)}});
+  }
+  return likely_cause(diff, reference.config, l.where);
+}
+
+// verify.json in the verify directory, and verifications/verify.json in each
+// attempt's run directory: what was compared and what was found.
+void record_outcome(const std::string& dir, const std::vector<Attempt>& attempts,
+                    const std::vector<RunRecord>& records, const VerifyResult& res) {
+  json variations = json::array();
+  bool resume_checked = false;
+  for (const Attempt& a : attempts) {
+    variations.push_back(a.variation);
+    resume_checked = resume_checked || a.interrupt;
+  }
+  json record = {{"verify_dir", dir},
+                 {"when", now_iso8601()},
+                 {"identical", res.identical},
+                 {"runs", static_cast<std::int64_t>(attempts.size())},
+                 {"variations", variations},
+                 {"resume_checked", resume_checked},
+                 {"reference_state_sha256", records.empty() ? "" : records[0].state_sha256()},
+                 {"divergence", nullptr}};
+  if (!res.identical) {
+    record["divergence"] = {{"step", res.divergence_step},
+                            {"text", res.divergence},
+                            {"cause", {{"kind", res.cause.kind}, {"text", res.cause.text}}}};
+  }
+  write_json_atomic(join_path(dir, layout::kVerifyRecord), record);
+  for (const RunRecord& r : records) record_verification(r.dir, "verify", record);
 }
 
 // Runs every attempt into dir/<name>, compares, localises.
@@ -219,14 +254,19 @@ VerifyResult run_attempts(const std::string& dir, const std::string& title,
     const TraceDivergence t = first_trace_divergence(records[0].trace, records[bad].trace);
     const std::int64_t to =
         t.step > 0 ? t.step : static_cast<std::int64_t>(records[0].trace.size());
-    res.divergence = localise(dir, attempts[0], attempts[bad], t.last_equal_state + 1, to);
+    const Localised l = localise(dir, attempts[0], attempts[bad], t.last_equal_state + 1, to);
+    res.divergence = l.text;
+    res.divergence_step = l.step;
+    res.cause = attempt_cause(attempts[bad], l, records[0]);
     if (out) {
       *out << "NOT identical: " << attempts[bad].variation << " differs from the reference\n"
-           << res.divergence << "\n";
+           << res.divergence << "\n"
+           << "likely cause (" << res.cause.kind << "): " << res.cause.text << "\n";
     }
   } else if (out) {
     *out << "all " << attempts.size() << " runs identical (metrics, trace, state hash)\n";
   }
+  record_outcome(dir, attempts, records, res);
   return res;
 }
 
@@ -270,6 +310,45 @@ bool program_exists(const std::string& program) {
 
 }  // namespace
 
+Localised localise_runs(const RunRecord& a, const RunRecord& b, std::int64_t from, std::int64_t to,
+                        const std::string& self_exe, const std::string& work_dir) {
+  std::vector<Attempt> pair;
+  for (const RunRecord* r : {&a, &b}) {
+    const json trainer = json_at(r->run, "trainer");
+    if (!trainer.is_string() || trainer.get<std::string>().rfind("ml-train", 0) != 0) {
+      Localised l;
+      l.step = to;
+      l.reproduced = false;
+      l.text = "first divergence: step " + std::to_string(to) + " (" + r->dir +
+               " was trained by another program; verify -- COMMAND localises its divergence)";
+      return l;
+    }
+    // The run's identity and the runtime it recorded, as reproduce re-runs it.
+    json full = r->config;
+    const json runtime = json_at(r->run, "runtime");
+    if (runtime.is_object()) full["runtime"] = runtime;
+    full["runtime"]["progress"] = false;
+    const std::string name = pair.empty() ? "a" : "b";
+    const std::string cfg_file = join_path(work_dir, name + ".config.json");
+    write_json_atomic(cfg_file, full);
+    // A deliberate perturbation the run recorded (verify's self-test) is
+    // part of what made it: the re-run applies it again.
+    RunControl control;
+    const json perturb = recorded_perturbation(*r);
+    if (perturb.is_object()) {
+      control.perturb_step = perturb.value("step", static_cast<std::int64_t>(0));
+      control.perturb_tensor = perturb.value("tensor", "");
+      control.perturb_nan = perturb.value("nan", false);
+    }
+    pair.push_back({name,
+                    name,
+                    {self_exe, "train", "-c", cfg_file, "--run-dir", kRunDirPlaceholder},
+                    control,
+                    false});
+  }
+  return localise(work_dir, pair[0], pair[1], from, to);
+}
+
 VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   // Everything is checked before the verify directory is created; the
   // attempts' command lines get the config file's path once it exists.
@@ -311,7 +390,16 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
     argv.insert(argv.end(), a.argv.begin(), a.argv.end());  // the variation's override
     a.argv = argv;
   }
-  return run_attempts(dir, run_id, attempts, opt.interrupt_at, opt.out);
+  VerifyResult res = run_attempts(dir, run_id, attempts, opt.interrupt_at, opt.out);
+  // The run of this identity, if there is one, learns what verify found:
+  // `report` shows it next to the run's result.
+  const std::string canonical = join_path(cfg.runtime.output_dir, run_id);
+  if (is_run_dir(canonical) && read_file(join_path(canonical, layout::kConfig)) ==
+                                   read_file(join_path(join_path(dir, "r1"), layout::kConfig))) {
+    json record = read_object_file(join_path(dir, layout::kVerifyRecord));
+    record_verification(canonical, "verify-" + dir.substr(dir.rfind('/') + 1), record);
+  }
+  return res;
 }
 
 VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& opt) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "mltrain/error.h"
+#include "mltrain/probe.h"
 #include "mltrain/rng.h"
 
 namespace mltrain {
@@ -55,13 +56,13 @@ BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
 }
 
 torch::Tensor BowClassifierImpl::forward(const Batch& b) {
-  torch::Tensor x = embed_(b.tokens, b.offsets);  // (B, E)
+  torch::Tensor x = probe("embed", embed_(b.tokens, b.offsets));  // (B, E)
   if (fc1_) {
-    x = drop_(torch::relu(fc1_(x)));  // (B, H)
-  } else {
-    x = drop_(x);  // linear in the bag of tokens (fastText)
+    x = probe("drop", drop_(torch::relu(probe("fc1", fc1_(x)))));  // (B, H)
+    return probe("fc2", fc2_(x));                                  // (B, C)
   }
-  return fc2_(x);  // (B, C)
+  x = probe("drop", drop_(x));  // linear in the bag of tokens (fastText)
+  return probe("fc", fc2_(x));  // (B, C)
 }
 
 CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
@@ -78,19 +79,21 @@ CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
 }
 
 torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
-  torch::Tensor x = embed_(b.tokens).transpose(1, 2);  // (B, E, T)
+  torch::Tensor x = probe("embed", embed_(b.tokens)).transpose(1, 2);  // (B, E, T)
+  std::size_t l = 0;
   for (const auto& m : *convs_) {
-    x = torch::relu(m->as<nn::Conv1d>()->forward(x));  // (B, H, T)
+    x = probe("convs." + std::to_string(l++),
+              torch::relu(m->as<nn::Conv1d>()->forward(x)));  // (B, H, T)
   }
   // Padding positions must not win the max.
   x = x.masked_fill(b.mask.logical_not().unsqueeze(1), -1e9);  // (B, H, T)
-  x = std::get<0>(x.max(2));                                   // (B, H)
-  return fc_(drop_(x));                                        // (B, C)
+  x = probe("pool", std::get<0>(x.max(2)));                    // (B, H)
+  return probe("fc", fc_(probe("drop", drop_(x))));            // (B, C)
 }
 
 EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
-                                   std::vector<StreamDropout> drops)
-    : heads_(heads), drops_(std::move(drops)) {
+                                   std::vector<StreamDropout> drops, std::string name)
+    : heads_(heads), drops_(std::move(drops)), name_(std::move(name)) {
   for (std::size_t i = 0; i < drops_.size(); ++i) {
     register_module("drop" + std::to_string(i), drops_[i]);
   }
@@ -116,8 +119,11 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                         .view({B, H, T, D})
                         .transpose(1, 2)
                         .reshape({B, T, E});  // (B, T, E)
-  torch::Tensor h = norm1_(x + drops_[1](out_(y)));
-  return norm2_(h + drops_[3](ff2_(drops_[2](torch::relu(ff1_(h))))));
+  y = probe(name_ + ".self_attn", out_(y));
+  torch::Tensor h = probe(name_ + ".norm1", norm1_(x + drops_[1](y)));
+  torch::Tensor f = probe(name_ + ".ff1", torch::relu(ff1_(h)));
+  f = probe(name_ + ".ff2", ff2_(drops_[2](f)));
+  return probe(name_ + ".norm2", norm2_(h + drops_[3](f)));
 }
 
 TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
@@ -129,7 +135,8 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
   for (std::int64_t l = 0; l < cfg.num_layers; ++l) {
     std::vector<StreamDropout> drops;
     for (int d = 0; d < 4; ++d) drops.push_back(make_dropout(cfg.dropout));
-    layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, drops));
+    layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, drops,
+                                    "layers." + std::to_string(l)));
   }
   drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.embed_dim, classes));
@@ -137,17 +144,17 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
 
 torch::Tensor TransformerClassifierImpl::forward(const Batch& b) {
   const std::int64_t T = b.tokens.size(1);
-  torch::Tensor positions = torch::arange(T, torch::kInt64);          // (T)
-  torch::Tensor x = embed_(b.tokens) + pos_(positions).unsqueeze(0);  // (B, T, E)
+  torch::Tensor positions = torch::arange(T, torch::kInt64);                          // (T)
+  torch::Tensor x = probe("embed", embed_(b.tokens) + pos_(positions).unsqueeze(0));  // (B, T, E)
   // Additive key-padding mask: 0 for tokens, -inf for padding.       (B, 1, 1, T)
   torch::Tensor pad =
       torch::zeros(b.mask.sizes(), torch::kFloat)
           .masked_fill(b.mask.logical_not(), -std::numeric_limits<float>::infinity())
           .view({b.mask.size(0), 1, 1, b.mask.size(1)});
   for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, pad);
-  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());  // (B, T, 1)
-  x = (x * m).sum(1) / m.sum(1).clamp_min(1.0);         // (B, E)
-  return fc_(drop_(x));                                 // (B, C)
+  torch::Tensor m = b.mask.unsqueeze(2).to(x.dtype());          // (B, T, 1)
+  x = probe("pool", (x * m).sum(1) / m.sum(1).clamp_min(1.0));  // (B, E)
+  return probe("fc", fc_(probe("drop", drop_(x))));             // (B, C)
 }
 
 std::shared_ptr<ClassifierImpl> make_classifier(const Config& cfg, std::int64_t vocab,

@@ -15,17 +15,18 @@ namespace mltrain {
 namespace layout {
 
 // Files of a run directory.
-constexpr const char* kConfig = "config.json";         // canonical identity (hashed for run_id)
-constexpr const char* kRun = "run.json";               // status, runtime, seeding, attempts
-constexpr const char* kEnv = "env.json";               // environment manifest
-constexpr const char* kData = "data.json";             // data fingerprints
-constexpr const char* kMetrics = "metrics.jsonl";      // one line per epoch
-constexpr const char* kTrace = "trace.jsonl";          // one line per step
-constexpr const char* kSummary = "summary.json";       // final metrics and state hash
-constexpr const char* kModel = "model.pt";             // final weights
-constexpr const char* kVocab = "vocab.txt";            // the built-in trainer's vocabulary
-constexpr const char* kTokenizer = "tokenizer.model";  // its SentencePiece model, if any
-constexpr const char* kEvaluations = "evaluations";    // ml-train evaluate records
+constexpr const char* kConfig = "config.json";           // canonical identity (hashed for run_id)
+constexpr const char* kRun = "run.json";                 // status, runtime, seeding, attempts
+constexpr const char* kEnv = "env.json";                 // environment manifest
+constexpr const char* kData = "data.json";               // data fingerprints
+constexpr const char* kMetrics = "metrics.jsonl";        // one line per epoch
+constexpr const char* kTrace = "trace.jsonl";            // one line per step
+constexpr const char* kSummary = "summary.json";         // final metrics and state hash
+constexpr const char* kModel = "model.pt";               // final weights
+constexpr const char* kVocab = "vocab.txt";              // the built-in trainer's vocabulary
+constexpr const char* kTokenizer = "tokenizer.model";    // its SentencePiece model, if any
+constexpr const char* kEvaluations = "evaluations";      // ml-train evaluate records
+constexpr const char* kVerifications = "verifications";  // ml-train verify outcomes
 constexpr const char* kCheckpoints = "checkpoints";
 constexpr const char* kCheckpoint = "checkpoints/last.pt";
 constexpr const char* kPrevCheckpoint = "checkpoints/prev.pt";  // the one before last.pt
@@ -40,6 +41,8 @@ constexpr const char* kSweepFile = "sweep.json";
 constexpr const char* kSweepLock = "sweep.lock";
 constexpr const char* kFullConfig = "config.full.json";  // the config a tool's children train
 constexpr const char* kReport = "report.html";
+constexpr const char* kIndex = "index.html";          // report of an output directory
+constexpr const char* kVerifyRecord = "verify.json";  // a verify directory's outcome
 
 }  // namespace layout
 }  // namespace mltrain

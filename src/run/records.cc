@@ -235,7 +235,37 @@ bool is_run_dir(const std::string& dir) {
   return is_directory(dir) && path_exists(join_path(dir, layout::kConfig));
 }
 
-RunRecord load_run(const std::string& dir) {
+namespace {
+
+// Every <name>.json of run_dir/sub, by name; {} when there is none.
+json read_named_records(const std::string& run_dir, const char* sub) {
+  json out = json::object();
+  const std::string dir = join_path(run_dir, sub);
+  for (const auto& name : list_dir(dir)) {
+    const auto dot = name.rfind(".json");
+    if (dot == std::string::npos || dot + 5 != name.size() || name[0] == '.') continue;
+    out[name.substr(0, dot)] = read_object_file(join_path(dir, name));
+  }
+  return out;
+}
+
+void write_named_record(const std::string& run_dir, const char* sub, const char* what,
+                        const std::string& name, const json& record) {
+  bool ok = !name.empty() && name[0] != '.';
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    fail_usage(std::string(what) + " name '" + name + "': use letters, digits, '.', '_' and '-'");
+  }
+  if (!is_run_dir(run_dir)) fail_usage(run_dir + ": not an ml-train run directory");
+  const std::string dir = join_path(run_dir, sub);
+  make_dirs(dir);
+  write_json_atomic(join_path(dir, name + ".json"), record);
+}
+
+}  // namespace
+
+RunRecord load_run(const std::string& dir, RunParts parts) {
   if (!is_directory(dir)) fail_usage(dir + ": not a directory");
   if (!path_exists(join_path(dir, layout::kConfig))) {
     fail_usage(dir + ": not an ml-train run directory (no " + layout::kConfig + ")");
@@ -244,32 +274,26 @@ RunRecord load_run(const std::string& dir) {
   r.dir = dir;
   r.config = read_object_file(join_path(dir, layout::kConfig));
   r.run = read_if_exists(join_path(dir, layout::kRun), read_run_file);
+  r.summary = read_if_exists(join_path(dir, layout::kSummary), read_summary_file);
+  r.verifications = read_named_records(dir, layout::kVerifications);
+  if (parts == RunParts::kBrief) {
+    r.evaluations = json::object();
+    return r;
+  }
   r.env = read_if_exists(join_path(dir, layout::kEnv), read_object_file);
   r.data = read_if_exists(join_path(dir, layout::kData), read_data_file);
-  r.summary = read_if_exists(join_path(dir, layout::kSummary), read_summary_file);
   r.metrics = read_metrics_file(join_path(dir, layout::kMetrics));
   r.trace = read_trace_file(join_path(dir, layout::kTrace));
-  r.evaluations = json::object();
-  const std::string evals = join_path(dir, layout::kEvaluations);
-  for (const auto& name : list_dir(evals)) {
-    const auto dot = name.rfind(".json");
-    if (dot == std::string::npos || dot + 5 != name.size() || name[0] == '.') continue;
-    r.evaluations[name.substr(0, dot)] = read_object_file(join_path(evals, name));
-  }
+  r.evaluations = read_named_records(dir, layout::kEvaluations);
   return r;
 }
 
 void record_evaluation(const std::string& run_dir, const std::string& name, const json& record) {
-  bool ok = !name.empty() && name[0] != '.';
-  for (char c : name)
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-  if (!ok) {
-    fail_usage("evaluation name '" + name + "': use letters, digits, '.', '_' and '-'");
-  }
-  if (!is_run_dir(run_dir)) fail_usage(run_dir + ": not an ml-train run directory");
-  const std::string dir = join_path(run_dir, layout::kEvaluations);
-  make_dirs(dir);
-  write_json_atomic(join_path(dir, name + ".json"), record);
+  write_named_record(run_dir, layout::kEvaluations, "evaluation", name, record);
+}
+
+void record_verification(const std::string& run_dir, const std::string& name, const json& record) {
+  write_named_record(run_dir, layout::kVerifications, "verification", name, record);
 }
 
 json json_at(const json& j, const std::string& dotted_path) {

@@ -19,6 +19,7 @@
 #include "mltrain/canonical_json.h"
 #include "mltrain/env.h"
 #include "mltrain/error.h"
+#include "mltrain/probe.h"
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
 #include "repro/state_dict.h"
@@ -249,6 +250,7 @@ Run::Run(Run&&) noexcept = default;
 Run& Run::operator=(Run&&) noexcept = default;
 
 Run::~Run() {
+  if (impl_ && impl_->control.dump_from > 0) probe_disarm();
   if (!impl_ || impl_->completed || impl_->finished || impl_->failed) return;
   try {
     impl_->metrics.sync();
@@ -491,6 +493,7 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
     r.dump.open(r.control.dump_path, 0);
     if (r.dumping(r.pos.step + 1)) {
       r.dump.append_line(json_line(dump_line(r.pos.step, "param", param_hashes(model))));
+      probe_arm();
     }
   }
   r.resumed_at = Clock::now();
@@ -533,12 +536,20 @@ void Run::record_step(float loss, double lr) {
   r.trace.append_line(json_line(line));
   if (r.dumping(step)) {
     if (!r.inputs.empty()) r.dump.append_line(json_line(dump_line(step, "input", r.inputs)));
+    const ProbeRecords modules = probe_disarm();
+    if (!modules.forward.empty()) {
+      r.dump.append_line(json_line(dump_line(step, "forward", modules.forward)));
+    }
+    if (!modules.backward.empty()) {
+      r.dump.append_line(json_line(dump_line(step, "backward", modules.backward)));
+    }
     r.dump.append_line(json_line(dump_line(step, "grad", grad_hashes(*r.model))));
     r.dump.append_line(
         json_line(dump_line(step, "optimizer", optimizer_hashes(*r.model, *r.optimizer))));
     r.dump.append_line(json_line(dump_line(step, "param", param_hashes(*r.model))));
   }
   r.inputs.clear();
+  if (r.dumping(step + 1)) probe_arm();  // the next step's module outputs
   // (At an epoch's last step the end-of-epoch checkpoint follows.)
   const bool epoch_end = r.opt.steps_per_epoch > 0 && r.pos.batch == r.opt.steps_per_epoch;
   if (r.checkpoint_every > 0 && step % r.checkpoint_every == 0 && !epoch_end) r.save_checkpoint();

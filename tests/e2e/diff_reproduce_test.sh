@@ -14,12 +14,35 @@ cat out.txt
 grep -q "training.lr: 0.01 -> 0.02" out.txt || fail "diff does not name training.lr"
 grep -q "trace: first diverging step 1 (lr: 0.01 vs 0.02)" out.txt || fail "diff does not give the first diverging step"
 grep -q "DIFFER" out.txt || fail "diff says hashes match"
+grep -q "^first divergence: step 1, tensor .* in module " out.txt || fail "diff does not re-run to the step"
+grep -q "^likely cause (config): config key training.lr differs (0.01 vs 0.02)" out.txt ||
+  fail "diff does not name the config key as the cause"
+
+# The same config on a changed data file: the cause is the data file.
+cp "$SOURCE_DIR/data/sample/train.jsonl" mytrain.jsonl
+expect_rc 0 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/mytrain.jsonl" --run-dir "$WORK/d1"
+head -n 150 "$SOURCE_DIR/data/sample/train.jsonl" >mytrain.jsonl
+expect_rc 0 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/mytrain.jsonl" --run-dir "$WORK/d2"
+expect_rc 0 "$ML_TRAIN" diff "$WORK/d1" "$WORK/d2"
+grep -q "^likely cause (data): data file .*mytrain.jsonl (train)" out.txt || { cat out.txt; fail "data cause"; }
+
+# The same inputs on a different thread count (the transformer's LayerNorm
+# gradient reduction depends on it): an environment cause, located.
+for t in 1 2; do
+  expect_rc 0 "$ML_TRAIN" -c small.yaml model.arch=transformer model.embed_dim=32 model.num_heads=2 \
+    model.hidden_dim=64 training.epochs=1 runtime.threads=$t --run-dir "$WORK/t$t"
+done
+expect_rc 0 "$ML_TRAIN" diff "$WORK/t1" "$WORK/t2"
+grep -q "^likely cause (environment): thread count differs (runtime.threads 1 vs 2)" out.txt ||
+  { cat out.txt; fail "thread-count cause"; }
+grep -q "^first divergence: step 1" out.txt || fail "thread-count divergence not located"
 expect_rc 0 "$ML_TRAIN" diff "$a" "$b" --json
 "$PYTHON" - out.txt <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert [c["key"] for c in d["config"]] == ["training.lr"], d["config"]
 assert d["trace"]["first_diverging_step"] == 1 and not d["state_hash_match"] and not d["identical"]
+assert d["cause"]["kind"] == "config" and d["divergence"]["step"] == 1, d["cause"]
 PY
 expect_rc 0 "$ML_TRAIN" diff "$a" "$a"
 grep -q "state hash: .* -> match" out.txt || fail "self diff"

@@ -43,8 +43,10 @@ expect_rc 0 "$installed" report mine/a
 "$PYTHON" - mine/a/report.html <<'PY'
 import sys
 html = open(sys.argv[1]).read()
-assert html.count("<svg") == 1 and "<polyline" in html, "no curve"  # val_acc per epoch
-assert "val_acc" in html
+# The per-step loss from its trace, and its own metric per epoch.
+assert html.count("<svg") >= 2 and "<polyline" in html, "no curve"
+assert "aria-label='Training loss per step" in html
+assert "class='series' data-name='val_acc'" in html, "no val_acc curve"
 PY
 expect_rc 0 "$installed" runs --output-dir mine --sort val_acc
 grep -q "^2 runs$" out.txt || { cat out.txt; fail "runs does not list custom_loop's runs"; }

@@ -43,6 +43,14 @@ print("runs ok")
 PY
 expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs"
 grep -q "^6 runs$" out.txt || { cat out.txt; fail "runs does not list the 6 runs"; }
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs" --csv
+"$PYTHON" - out.txt <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 6 and all(r["status"] == "completed" for r in rows), rows
+assert all(0 <= float(r["val_acc"]) <= 1 and r["verification"] == "never verified" for r in rows)
+print("runs --csv ok")
+PY
 expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where model.arc=bow
 grep -q "did you mean 'model.arch'" err.txt || fail "runs --where typo"
 echo "runs e2e ok"
@@ -62,7 +70,7 @@ class P(html.parser.HTMLParser):
 run, sweep, rid, summ = sys.argv[1:]
 p = P(); p.feed(open(run).read())
 body = " ".join(p.text)
-assert p.tags.count("svg") == 2 and "polyline" in p.tags, p.tags
+assert p.tags.count("svg") == 4 and "polyline" in p.tags, p.tags  # step loss, epoch loss, val, lr
 assert rid in body and json.load(open(summ))["state_sha256"] in body
 assert "src=" not in open(run).read() and "href=" not in open(run).read()  # self-contained
 q = P(); q.feed(open(sweep).read())

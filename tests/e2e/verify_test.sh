@@ -22,6 +22,19 @@ assert [x["status"] for x in a] == ["interrupted", "completed"], a
 assert a[1]["resumed_from_step"] == 5, a  # last checkpoint before step 7
 PY
 
+# verify records what it found in the run of that identity, and `runs` and
+# `report` show it: 3 identical runs, one of them killed and resumed.
+expect_rc 0 "$ML_TRAIN" -c small.yaml runtime.checkpoint_every=5
+expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 2 --interrupt-at 7 runtime.checkpoint_every=5
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs" --json
+"$PYTHON" - out.txt <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["verification"] for r in rows] == ["verified 3\u00d7, resume-checked"], rows
+PY
+expect_rc 0 "$ML_TRAIN" report "$WORK/runs" -o index.html
+grep -q "verified 3×, resume-checked" index.html || fail "index lacks the verification"
+
 # With no checkpoint_every set, verify adds checkpoints so the kill has
 # something to resume from (checkpoints never change results).
 expect_rc 0 "$ML_TRAIN" verify -c small.yaml --repeats 1 --interrupt-at 7
@@ -33,6 +46,8 @@ expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2 --perturb 9:fc2.weight
 cat out.txt
 grep -q "DIFFERS" out.txt || fail "perturbed run not flagged"
 grep -q "first divergence: step 9, tensor fc2.weight (param)" out.txt || fail "wrong localisation"
+grep -q "^likely cause (perturbation): the deliberate perturbation of fc2.weight after step 9" out.txt ||
+  fail "cause of the self-test not named"
 expect_rc 1 "$ML_TRAIN" verify -c small.yaml --repeats 2 --perturb 13:embed.weight runtime.trace_every=100
 grep -q "first divergence: step 13, tensor embed.weight (param)" out.txt || { cat out.txt; fail "wrong localisation (embed)"; }
 # A control variable in verify's own environment does not reach its runs.
