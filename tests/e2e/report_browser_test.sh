@@ -11,14 +11,14 @@ CHROMIUM=$(command -v chromium || true)
 
 # dom PAGE OUT: the DOM after the page's scripts ran; fails on a console error.
 dom() {
-  "$CHROMIUM" --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 \
+  "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --enable-logging=stderr --v=0 \
     --virtual-time-budget=2000 --dump-dom "file://$1" >"$2" 2>"$2.log" || fail "chromium failed on $1"
   if grep -E 'CONSOLE|Uncaught' "$2.log"; then fail "console error in $1"; fi
 }
 shot() {
   [ -z "$shots" ] && return 0
   mkdir -p "$shots"
-  "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,"$3" \
+  "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --window-size=1200,"$3" \
     --screenshot="$shots/$2.png" "file://$1" >/dev/null 2>&1 || fail "screenshot of $1"
 }
 
