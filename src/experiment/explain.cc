@@ -51,10 +51,12 @@ std::string where_clause(const std::string& where) {
 }
 
 Localised first_dump_divergence(const std::vector<json>& a, const std::vector<json>& b) {
-  static const std::map<std::string, std::string> kPhase = {
-      {"input", "input batch"},       {"param", "param"},
-      {"grad", "grad"},               {"optimizer", "optimizer state"},
-      {"forward", "forward output"},  {"backward", "gradient of its output"}};
+  static const std::map<std::string, std::string> kPhase = {{"input", "input batch"},
+                                                            {"param", "param"},
+                                                            {"grad", "grad"},
+                                                            {"optimizer", "optimizer state"},
+                                                            {"forward", "forward output"},
+                                                            {"backward", "gradient of its output"}};
   Localised l;
   const std::size_t n = std::min(a.size(), b.size());
   for (std::size_t i = 0; i < n; ++i) {
@@ -79,8 +81,8 @@ Localised first_dump_divergence(const std::vector<json>& a, const std::vector<js
     std::string what = it == kPhase.end() ? l.phase : it->second;
     if (l.step == 0 && l.phase == "param") what = "initial weights";
     if (l.phase == "forward" || l.phase == "backward") {
-      l.text = "first divergence: step " + std::to_string(l.step) + ": first differs in " +
-               where + " (" + what + ")";
+      l.text = "first divergence: step " + std::to_string(l.step) + ": first differs in " + where +
+               " (" + what + ")";
     } else {
       l.text = "first divergence: step " + std::to_string(l.step) + ", tensor " + where + " (" +
                what + ")";
@@ -136,7 +138,7 @@ Cause likely_cause(const json& diff, const json& config, const std::string& wher
   if (!data_rows.empty()) {
     const json& r = data_rows[0];
     const json pa = r.value("a", json(nullptr)), pb = r.value("b", json(nullptr));
-    std::string file = pa.is_object() ? str(pa.value("path", json("?")))
+    std::string file = pa.is_object()   ? str(pa.value("path", json("?")))
                        : pb.is_object() ? str(pb.value("path", json("?")))
                                         : str(r.value("split", json("?")));
     return {"data", "data file " + file + " (" + str(r.value("split", json("?"))) +
@@ -175,7 +177,7 @@ Cause likely_cause(const json& diff, const json& config, const std::string& wher
     text += ": " + where + (kind.empty() ? "" : " is " + kind);
   }
   const json det = config.is_object() && config.contains("deterministic") ? config["deterministic"]
-                                                                           : json(nullptr);
+                                                                          : json(nullptr);
   if (det.is_boolean()) {
     text += det.get<bool>()
                 ? "; deterministic was on, so an op without a deterministic kernel or a "
@@ -236,7 +238,8 @@ json verification_status(const RunRecord& run) {
   out["verified"] = verified;
   out["resume_checked"] = resume;
   if (verified > 0) {
-    out["text"] = "verified " + std::to_string(verified) + "\u00d7" + (resume ? ", resume-checked" : "");
+    out["text"] =
+        "verified " + std::to_string(verified) + "\u00d7" + (resume ? ", resume-checked" : "");
   } else if (elsewhere) {
     out["text"] = mine.empty() ? "verified (this run is not completed)"
                                : "verify reproduced a different state hash";

@@ -19,10 +19,10 @@ json line(int step, const std::string& phase,
 }
 
 TEST(FirstDumpDivergence, NamesTheFirstModuleInExecutionOrder) {
-  const std::vector<json> a = {line(9, "input", {{"batch.tokens", "1"}}),
-                               line(9, "forward",
-                                    {{"embed", "e"}, {"layers.0.self_attn", "s"}, {"fc", "f"}}),
-                               line(9, "grad", {{"fc.weight", "g"}})};
+  const std::vector<json> a = {
+      line(9, "input", {{"batch.tokens", "1"}}),
+      line(9, "forward", {{"embed", "e"}, {"layers.0.self_attn", "s"}, {"fc", "f"}}),
+      line(9, "grad", {{"fc.weight", "g"}})};
   std::vector<json> b = a;
   b[1]["tensors"][1][1] = "S";  // the attention output differs ...
   b[1]["tensors"][2][1] = "F";  // ... and so does everything after it
@@ -31,7 +31,8 @@ TEST(FirstDumpDivergence, NamesTheFirstModuleInExecutionOrder) {
   EXPECT_EQ(l.step, 9);
   EXPECT_EQ(l.phase, "forward");
   EXPECT_EQ(l.where, "layers.0.self_attn");
-  EXPECT_EQ(l.text, "first divergence: step 9: first differs in layers.0.self_attn (forward output)");
+  EXPECT_EQ(l.text,
+            "first divergence: step 9: first differs in layers.0.self_attn (forward output)");
 
   std::vector<json> c = a;
   c[2]["tensors"][0][1] = "G";

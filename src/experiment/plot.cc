@@ -106,8 +106,10 @@ std::string render(const Chart& c) {
       any = true;
       xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
       double lo = s.y[i], hi = s.y[i];
-      if (i < s.lo.size() && i < s.hi.size()) lo = std::min(lo, s.lo[i]), hi = std::max(hi, s.hi[i]);
-      if (i < s.err.size()) lo = std::min(lo, s.y[i] - s.err[i]), hi = std::max(hi, s.y[i] + s.err[i]);
+      if (i < s.lo.size() && i < s.hi.size())
+        lo = std::min(lo, s.lo[i]), hi = std::max(hi, s.hi[i]);
+      if (i < s.err.size())
+        lo = std::min(lo, s.y[i] - s.err[i]), hi = std::max(hi, s.y[i] + s.err[i]);
       if (std::isfinite(lo)) ylo = std::min(ylo, lo);
       if (std::isfinite(hi)) yhi = std::max(yhi, hi);
     }
@@ -146,7 +148,9 @@ std::string render(const Chart& c) {
   const double W = c.width, H = c.height;
   const double pw = W - kLeft - kLegendWidth - kRightPad, ph = H - kTop - kBottom;
   auto X = [&](double v) { return kLeft + (xhi > xlo ? (v - xlo) / (xhi - xlo) * pw : pw / 2); };
-  auto Y = [&](double v) { return kTop + ph - (yhi > ylo ? (v - ylo) / (yhi - ylo) * ph : ph / 2); };
+  auto Y = [&](double v) {
+    return kTop + ph - (yhi > ylo ? (v - ylo) / (yhi - ylo) * ph : ph / 2);
+  };
 
   std::ostringstream o;
   o << "<svg class='chart' xmlns='http://www.w3.org/2000/svg' width='" << c.width << "' height='"
@@ -200,8 +204,9 @@ std::string render(const Chart& c) {
   for (const Series& s : c.series) {
     const std::size_t n = std::min(s.x.size(), s.y.size());
     o << "<g class='series' data-name='" << html_escape(s.name) << "' stroke='" << color(s.color)
-      << "' fill='" << color(s.color) << "'" << (s.opacity < 1 ? " opacity='" + num(s.opacity) + "'" : "")
-      << "><title>" << html_escape(s.name) << "</title>";
+      << "' fill='" << color(s.color) << "'"
+      << (s.opacity < 1 ? " opacity='" + num(s.opacity) + "'" : "") << "><title>"
+      << html_escape(s.name) << "</title>";
     if (n > 1) {
       o << "<polyline fill='none' stroke-width='" << s.width << "'"
         << (s.dashed ? " stroke-dasharray='5,3'" : "") << " points='";
@@ -238,10 +243,10 @@ std::string render(const Chart& c) {
   for (const Series& s : c.series) {
     if (ly > H - 10) break;
     o << "<g><title>" << html_escape(s.name) << "</title><line x1='" << num(lx) << "' x2='"
-      << num(lx + 18) << "' y1='" << num(ly) << "' y2='" << num(ly) << "' stroke='" << color(s.color)
-      << "' stroke-width='3'" << (s.dashed ? " stroke-dasharray='5,3'" : "") << "/><text x='"
-      << num(lx + 23) << "' y='" << num(ly + 4) << "'>" << html_escape(shorten(s.name, 26))
-      << "</text></g>";
+      << num(lx + 18) << "' y1='" << num(ly) << "' y2='" << num(ly) << "' stroke='"
+      << color(s.color) << "' stroke-width='3'" << (s.dashed ? " stroke-dasharray='5,3'" : "")
+      << "/><text x='" << num(lx + 23) << "' y='" << num(ly + 4) << "'>"
+      << html_escape(shorten(s.name, 26)) << "</text></g>";
     ly += 16;
   }
   o << "</g></svg>";

@@ -82,8 +82,8 @@ TEST(Render, TheLegendIsRightOfEveryDataPoint) {
   double max_point_x = 0;
   const std::string pts = svg.substr(svg.find("points='") + 8);
   std::regex num_pair("([0-9.]+),([0-9.]+)");
-  for (std::sregex_iterator it(pts.begin(), pts.begin() + static_cast<long>(pts.find('\'')),
-                               num_pair),
+  for (std::sregex_iterator
+           it(pts.begin(), pts.begin() + static_cast<long>(pts.find('\'')), num_pair),
        end;
        it != end; ++it) {
     max_point_x = std::max(max_point_x, std::stod((*it)[1]));
