@@ -62,7 +62,8 @@ for src in ref int0; do
         # Usable: it is (or became) a complete run with the reference's result.
         [ "$(hash_of "$dir")" = "$(hash_of "$ref")" ] || fail "$name: trained to another state hash"
       fi
-      outcome "$name diff" "$ML_TRAIN" diff "$ref" "$dir"
+      # The records as read back (re-running to the divergence is diff_reproduce_test's).
+      outcome "$name diff" "$ML_TRAIN" diff --no-rerun "$ref" "$dir"
       outcome "$name report" "$ML_TRAIN" report "$dir" -o "$WORK/r.html"
       outcome "$name runs" "$ML_TRAIN" runs --output-dir "$out"
     done
