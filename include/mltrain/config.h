@@ -88,7 +88,8 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
 
 #define MLTRAIN_CONFIG_RUNTIME(X) \
   X(output_dir, String, "runs", 0, 0, "", Always, "runs go to <output_dir>/<run_id>/") \
-  X(cache_dir, OptString, "", 0, 0, "", Always, "trained tokenizers are kept here; null = <output_dir>/cache") \
+  X(cache_dir, OptString, "", 0, 0, "", Always, "trained tokenizers and encoded data are kept here; null = <output_dir>/.cache") \
+  X(token_cache, Bool, true, 0, 0, "", Always, "keep encoded splits in <cache_dir>/tokens/ and map them; never changes results") \
   X(num_workers, Int, 2, 0, 256, "", Always, "loader threads; never changes results") \
   X(threads, Int, 0, 0, 1024, "", Always, "intra-op threads; 0 = LibTorch's default") \
   X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", Always, "steps between checkpoints; 0 = end of each epoch only") \

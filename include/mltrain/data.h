@@ -123,11 +123,55 @@ class Vocab {
   std::unordered_map<std::string, std::int32_t> index_;
 };
 
-struct EncodedSplit {
-  std::string name;                            // train|val|test
-  std::vector<std::vector<std::int32_t>> ids;  // token ids per example
-  std::vector<std::int64_t> labels;            // class index per example
-  std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
+// The token ids of one example: a view into an EncodedSplit.
+struct TokenIds {
+  const std::int32_t* data = nullptr;
+  std::size_t size = 0;
+  const std::int32_t* begin() const { return data; }
+  const std::int32_t* end() const { return data + size; }
+  bool empty() const { return size == 0; }
+  std::int32_t operator[](std::size_t i) const { return data[i]; }
+};
+
+// The encoded examples of a split, flat: every token id in one array, an
+// offset per example, a label per example. Either in memory (add()) or a view
+// of arrays someone else owns (the memory-mapped token cache; `storage` keeps
+// them alive, and copies share it).
+class EncodedSplit {
+ public:
+  std::string name;  // train|val|test
+
+  std::int64_t size() const { return mapped_ ? n_ : static_cast<std::int64_t>(own_labels_.size()); }
+  TokenIds tokens(std::int64_t i) const {
+    const std::int64_t* o = offsets();
+    return {ids() + o[i], static_cast<std::size_t>(o[i + 1] - o[i])};
+  }
+  std::int64_t label(std::int64_t i) const { return labels()[i]; }
+  std::int64_t total_tokens() const { return offsets()[size()]; }
+
+  // Appends an example (an EncodedSplit built this way owns its arrays).
+  void add(const std::vector<std::int32_t>& ids, std::int64_t label);
+  // n examples in arrays owned by `storage`: offsets[n + 1], ids[offsets[n]],
+  // labels[n].
+  static EncodedSplit view(std::string name, std::int64_t n, const std::int64_t* offsets,
+                           const std::int32_t* ids, const std::int64_t* labels,
+                           std::shared_ptr<const void> storage);
+
+  // The arrays themselves: offsets has size() + 1 entries.
+  const std::int64_t* offsets() const { return mapped_ ? m_offsets_ : own_offsets_.data(); }
+  const std::int32_t* ids() const { return mapped_ ? m_ids_ : own_ids_.data(); }
+  const std::int64_t* labels() const { return mapped_ ? m_labels_ : own_labels_.data(); }
+
+ private:
+  bool mapped_ = false;
+  std::vector<std::int64_t> own_offsets_{0};
+  std::vector<std::int32_t> own_ids_;
+  std::vector<std::int64_t> own_labels_;
+  std::int64_t n_ = 0;
+  const std::int64_t* m_offsets_ = nullptr;
+  const std::int32_t* m_ids_ = nullptr;
+  const std::int64_t* m_labels_ = nullptr;
+  std::shared_ptr<const void> storage_;
 };
 
 struct PreparedData {
@@ -139,14 +183,28 @@ struct PreparedData {
   double seconds = 0;                    // load + tokenize + vocab time
 };
 
+// The version of the tokenizers' and encoders' code: part of every token
+// cache key, so a change in how text becomes ids never reuses old entries.
+constexpr const char* kTokenizerCodeVersion = "1";
+
 // Reads, tokenizes and encodes every split of cfg.data. The vocabulary and
 // label set come from the training split, unless `vocab`/`labels` are given
 // (fine-tuning from an earlier run keeps its vocabulary). For
 // kind=sentencepiece the model is tokenizer.sp_model, `sp_model` when given
 // (fine-tuning), or trained on the training split and kept in the cache
-// (runtime.cache_dir, default <output_dir>/cache/tokenizers/), keyed by the
+// (runtime.cache_dir, default <output_dir>/.cache/tokenizers/), keyed by the
 // training file's sha256 and the tokenizer settings: a second run with the
 // same data and settings reuses it. data.json records which it was.
+//
+// The encoded splits, vocabulary and labels are kept in a token cache entry
+// (runtime.token_cache, on by default; <cache_dir>/tokens/), keyed by the
+// data files' sha256, the data and tokenizer settings and the tokenizer
+// code version: a run with the same data and settings maps the entry
+// instead of reading, tokenizing and counting again, with the same ids bit
+// for bit. An entry is checked (header, sha256 of its payload, every offset,
+// id and label in range) before use; a damaged or stale one is reported in
+// one warning line and rebuilt. data.json's "token_cache" says whether it
+// was hit. Fine-tuning (a given vocabulary, labels or model) bypasses it.
 PreparedData prepare_data(const Config& cfg, const Vocab* vocab = nullptr,
                           const std::vector<std::string>* labels = nullptr,
                           const std::string* sp_model = nullptr);

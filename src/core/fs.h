@@ -40,6 +40,23 @@ std::string make_temp_dir(const std::string& prefix);
 // Removes a directory and everything in it; errors are ignored.
 void remove_tree(const std::string& path);
 
+// A file mapped read-only into memory (MAP_PRIVATE); unmapped when the last
+// reference goes. Throws Error naming the path if it cannot be mapped.
+class MappedFile {
+ public:
+  static std::shared_ptr<const MappedFile> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  MappedFile() = default;
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Append-only line file (metrics.jsonl, trace.jsonl). Each append writes one
 // complete line with a single write(2); flush() fsyncs. A crash can at worst
 // leave a partial last line, which resume truncates away using the byte

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/paths.h"
+#include "data/token_cache.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
 
@@ -42,11 +43,9 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
                     const std::vector<std::string>& labels, const std::string& labels_from) {
   EncodedSplit s;
   s.name = name;
-  s.ids.resize(tokens.size());
-  s.labels.resize(tokens.size());
+  std::vector<std::int32_t> ids;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    auto& ids = s.ids[i];
-    ids.reserve(tokens[i].size());
+    ids.clear();
     for (const auto& t : tokens[i]) ids.push_back(vocab.id(t));
     auto it = std::lower_bound(labels.begin(), labels.end(), file.rows[i].label);
     if (it == labels.end() || *it != file.rows[i].label) {
@@ -58,7 +57,7 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
                  file.rows[i].label + "\" does not occur in " + labels_from + " (" + known +
                  (labels.size() > 10 ? ", ..." : "") + ")");
     }
-    s.labels[i] = it - labels.begin();
+    s.add(ids, it - labels.begin());
   }
   return s;
 }
@@ -78,12 +77,47 @@ nlohmann::json file_json(const std::string& split, const std::string& path, cons
           {"repaired_utf8_rows", f.repaired_utf8_rows}};
 }
 
-// Where trained tokenizers are kept: runtime.cache_dir or <output_dir>/cache.
-std::string tokenizer_cache(const Config& cfg) {
-  const std::string root = cfg.runtime.cache_dir.empty()
-                               ? join_path(cfg.runtime.output_dir, "cache")
-                               : cfg.runtime.cache_dir;
-  return join_path(root, "tokenizers");
+// runtime.cache_dir, or <output_dir>/.cache (hidden: the output directory lists runs).
+std::string cache_root(const Config& cfg) {
+  return cfg.runtime.cache_dir.empty() ? join_path(cfg.runtime.output_dir, ".cache")
+                                       : cfg.runtime.cache_dir;
+}
+
+// Where trained tokenizers are kept.
+std::string tokenizer_cache(const Config& cfg) { return join_path(cache_root(cfg), "tokenizers"); }
+
+// The token cache entry for cfg's data and tokenizer settings: everything
+// the encoded splits depend on, nothing they do not (runtime, model, seed).
+std::string token_cache_file(const Config& cfg, const std::vector<std::string>& paths) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& p : paths)
+    files.push_back(p.empty() ? nlohmann::json() : nlohmann::json(sha256_file(p)));
+  nlohmann::json tokenizer = cfg.to_json()["tokenizer"];
+  if (!cfg.tokenizer.sp_model.empty()) {
+    tokenizer["sp_model_sha256"] = sha256_file(require_data_file(cfg.tokenizer.sp_model));
+  }
+  const nlohmann::json key = {{"files", files},
+                              {"format", cfg.data.format},
+                              {"text_field", cfg.data.text_field},
+                              {"label_field", cfg.data.label_field},
+                              {"tokenizer", tokenizer},
+                              {"code", kTokenizerCodeVersion},
+                              {"sentencepiece", MLTRAIN_SENTENCEPIECE_VERSION}};
+  return join_path(join_path(cache_root(cfg), "tokens"),
+                   sha256_hex(key.dump()).substr(0, 32) + ".bin");
+}
+
+// A hit: the entry's fingerprint with the paths as this config names them.
+void rename_files(const DataConfig& d, nlohmann::json* fingerprint) {
+  const std::string paths[] = {d.train_path, d.val_path, d.test_path};
+  for (auto& f : (*fingerprint)["files"]) {
+    const std::string split = f.value("split", "");
+    const int k = split == "train" ? 0 : split == "val" ? 1 : 2;
+    f["path"] = paths[k];
+    char real[PATH_MAX];
+    const std::string found = require_data_file(paths[k]);
+    f["resolved"] = json_text_or_bytes(::realpath(found.c_str(), real) ? real : found);
+  }
 }
 
 // The SentencePiece model of a run, and the record of it for data.json: the
@@ -145,11 +179,9 @@ nlohmann::json sentencepiece_model(const Config& cfg, const TextFile& train,
   return record;
 }
 
-}  // namespace
-
-PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
-                          const std::vector<std::string>* labels, const std::string* sp_model) {
-  auto t0 = std::chrono::steady_clock::now();
+PreparedData prepare_from_files(const Config& cfg, const Vocab* vocab,
+                                const std::vector<std::string>* labels,
+                                const std::string* sp_model) {
   const DataConfig& d = cfg.data;
   PreparedData out;
   // Relative paths not found in the working directory are looked up in the
@@ -197,10 +229,8 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   }
 
   std::int64_t unk = 0, total = 0;
-  for (const auto& ids : out.train.ids) {
-    total += static_cast<std::int64_t>(ids.size());
-    unk += std::count(ids.begin(), ids.end(), Vocab::kUnk);
-  }
+  total = out.train.total_tokens();
+  unk = std::count(out.train.ids(), out.train.ids() + total, Vocab::kUnk);
   nlohmann::json files = nlohmann::json::array();
   files.push_back(file_json("train", d.train_path, train));
   files.push_back(file_json("val", d.val_path, val));
@@ -212,7 +242,82 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
                      {"train_tokens", total},
                      {"tokenizer", tokenizer},
                      {"train_unk_rate", total ? static_cast<double>(unk) / total : 0.0}};
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace
+
+void EncodedSplit::add(const std::vector<std::int32_t>& ids, std::int64_t label) {
+  if (mapped_) throw std::logic_error("EncodedSplit::add on a view");
+  own_ids_.insert(own_ids_.end(), ids.begin(), ids.end());
+  own_offsets_.push_back(static_cast<std::int64_t>(own_ids_.size()));
+  own_labels_.push_back(label);
+}
+
+EncodedSplit EncodedSplit::view(std::string name, std::int64_t n, const std::int64_t* offsets,
+                                const std::int32_t* ids, const std::int64_t* labels,
+                                std::shared_ptr<const void> storage) {
+  EncodedSplit s;
+  s.name = std::move(name);
+  s.mapped_ = true;
+  s.n_ = n;
+  s.m_offsets_ = offsets;
+  s.m_ids_ = ids;
+  s.m_labels_ = labels;
+  s.storage_ = std::move(storage);
+  s.own_offsets_.clear();
+  return s;
+}
+
+PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
+                          const std::vector<std::string>* labels, const std::string* sp_model) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const DataConfig& d = cfg.data;
+  const bool fine_tuning = vocab != nullptr || labels != nullptr || sp_model != nullptr;
+  if (!cfg.runtime.token_cache || fine_tuning) {
+    PreparedData out = prepare_from_files(cfg, vocab, labels, sp_model);
+    out.seconds = seconds();
+    return out;
+  }
+  const std::string file =
+      token_cache_file(cfg, {require_data_file(d.train_path), require_data_file(d.val_path),
+                             d.test_path.empty() ? std::string() : require_data_file(d.test_path)});
+  PreparedData out;
+  if (path_exists(file)) {
+    std::string why;
+    if (load_token_cache(file, &out, &why)) {
+      rename_files(d, &out.fingerprint);
+      nlohmann::json& tok = out.fingerprint["tokenizer"];
+      if (tok.is_object() && tok.value("source", "") == "trained") tok["source"] = "cache";
+      out.fingerprint["token_cache"] = {{"file", json_text_or_bytes(file)}, {"hit", true}};
+      out.seconds = seconds();
+      return out;
+    }
+    std::cerr << "ml-train: warning: " << file << ": damaged token cache entry (" << why
+              << "); preparing the data again\n";
+  }
+  out = prepare_from_files(cfg, nullptr, nullptr, nullptr);
+  // Written whole and renamed into place: concurrent runs write the same
+  // bytes, and a reader sees an old entry or a new one. A cache that cannot
+  // be written costs speed, not the run.
+  try {
+    make_dirs(join_path(cache_root(cfg), "tokens"));
+    write_file_atomic(file, token_cache_bytes(out));
+    // Train from the entry just written, as every later run will.
+    PreparedData mapped;
+    std::string why;
+    if (load_token_cache(file, &mapped, &why)) {
+      mapped.fingerprint = out.fingerprint;
+      out = std::move(mapped);
+    }
+  } catch (const Error& e) {
+    std::cerr << "ml-train: warning: token cache not written: " << e.what() << "\n";
+  }
+  out.fingerprint["token_cache"] = {{"file", json_text_or_bytes(file)}, {"hit", false}};
+  out.seconds = seconds();
   return out;
 }
 

@@ -44,9 +44,9 @@ Batch DeterministicLoader::make_batch(std::int64_t epoch, std::int64_t b) const 
   std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
   for (std::int64_t k = 0; k < n; ++k) {
     const std::int64_t idx = ord[static_cast<std::size_t>(begin + k)];
-    const auto& ids = split_.ids[static_cast<std::size_t>(idx)];
+    const TokenIds ids = split_.tokens(idx);
     auto& out = samples[static_cast<std::size_t>(k)];
-    labels[static_cast<std::size_t>(k)] = split_.labels[static_cast<std::size_t>(idx)];
+    labels[static_cast<std::size_t>(k)] = split_.label(idx);
     if (opt_.token_dropout > 0) {
       Stream s(opt_.seed, "sample", static_cast<std::uint64_t>(epoch),
                static_cast<std::uint64_t>(idx));

@@ -12,8 +12,7 @@ EncodedSplit make_split(int n) {
   for (int i = 0; i < n; ++i) {
     std::vector<std::int32_t> ids;
     for (int j = 0; j < 5 + i % 7; ++j) ids.push_back(2 + (i * 31 + j * 7) % 50);
-    s.ids.push_back(ids);
-    s.labels.push_back(i % 2);
+    s.add(ids, i % 2);
   }
   return s;
 }
@@ -95,7 +94,7 @@ TEST(Loader, TokenDropoutDependsOnSeedAndEpochNotPosition) {
   // With dropout the bag keeps roughly half the tokens, never zero per sample.
   auto n = e0[0].tokens.size(0);
   std::int64_t total = 0;
-  for (const auto& ids : s.ids) total += static_cast<std::int64_t>(ids.size());
+  for (std::int64_t i = 0; i < s.size(); ++i) total += static_cast<std::int64_t>(s.tokens(i).size);
   EXPECT_GT(n, total / 4);
   EXPECT_LT(n, total * 3 / 4);
 }

@@ -85,12 +85,13 @@ std::vector<std::vector<float>> Predictor::probabilities(const std::vector<std::
   const Impl& p = *impl_;
   EncodedSplit split;
   split.name = "predict";
-  split.ids.resize(texts.size());
-  split.labels.assign(texts.size(), 0);
   std::vector<std::string> tokens;
+  std::vector<std::int32_t> ids;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     p.tokenizer->tokenize(texts[i], &tokens);
-    for (const auto& t : tokens) split.ids[i].push_back(p.vocab.id(t));
+    ids.clear();
+    for (const auto& t : tokens) ids.push_back(p.vocab.id(t));
+    split.add(ids, 0);
   }
   // The batches of the run's own evaluation: 128 in order, file order.
   LoaderOptions lo;

@@ -13,8 +13,10 @@ namespace {
 
 EncodedSplit tiny_split() {
   EncodedSplit s;
-  s.ids = {{2, 3, 4}, {5, 6}, {7}, {8, 9, 10, 11}};
-  s.labels = {0, 1, 0, 1};
+  s.add({2, 3, 4}, 0);
+  s.add({5, 6}, 1);
+  s.add({7}, 0);
+  s.add({8, 9, 10, 11}, 1);
   return s;
 }
 
@@ -94,8 +96,9 @@ TEST(BowWithoutHiddenLayer, IsLinearInTheMeanEmbedding) {
   ASSERT_EQ(logits.sizes(), (std::vector<std::int64_t>{4, 3}));
   auto params = model->named_parameters();
   const torch::Tensor E = params["embed.weight"], W = params["fc.weight"], bias = params["fc.bias"];
-  for (std::size_t i = 0; i < s.ids.size(); ++i) {
-    torch::Tensor ids = torch::tensor(s.ids[i], torch::kLong);
+  for (std::int64_t i = 0; i < s.size(); ++i) {
+    const TokenIds t = s.tokens(i);
+    torch::Tensor ids = torch::tensor(std::vector<std::int32_t>(t.begin(), t.end()), torch::kLong);
     torch::Tensor expect = torch::matmul(W, E.index_select(0, ids).mean(0)) + bias;
     EXPECT_TRUE(torch::allclose(logits[static_cast<std::int64_t>(i)], expect, 1e-5, 1e-6)) << i;
   }

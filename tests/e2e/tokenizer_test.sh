@@ -29,7 +29,7 @@ b=$(run_dir_of b.txt)
 # BPE is another tokenizer (another cache entry, another run id).
 "$ML_TRAIN" "${sp[@]}" tokenizer.sp_type=bpe >c.txt
 [ "$(json_get "$(run_dir_of c.txt)/data.json" tokenizer.source)" = trained ] || fail "bpe reused unigram"
-[ "$(ls "$WORK"/runs/cache/tokenizers | wc -l)" -eq 2 ] || fail "cache entries"
+[ "$(ls "$WORK"/runs/.cache/tokenizers | wc -l)" -eq 2 ] || fail "cache entries"
 
 # Reproducible: repeats and loader threads give the same bits.
 expect_rc 0 "$ML_TRAIN" verify "${sp[@]}" --repeats 2 --vary runtime.num_workers=0,2
@@ -38,8 +38,10 @@ grep -q "all 4 runs identical" out.txt || { cat out.txt; fail "verify of a sente
 # A damaged cache entry is noticed, trained again, never used.
 entry=$(json_get "$a/data.json" tokenizer.cache_file)
 printf 'garbage' >>"$entry"
+# (runtime.token_cache=false: the token cache holds the model too and would
+# be used instead.)
 "$ML_TRAIN" "${sp[@]}" tokenizer.sp_type=unigram runtime.output_dir="$WORK/again" \
-  runtime.cache_dir="$WORK/runs/cache" >d.txt 2>d.err
+  runtime.cache_dir="$WORK/runs/.cache" runtime.token_cache=false >d.txt 2>d.err
 grep -q "damaged tokenizer cache entry" d.err || { cat d.err; fail "no warning for a damaged entry"; }
 [ "$(json_get "$(run_dir_of d.txt)/data.json" tokenizer.pieces_sha256)" = \
   "$(json_get "$a/data.json" tokenizer.pieces_sha256)" ] || fail "retrained tokenizer differs"

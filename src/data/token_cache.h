@@ -1,0 +1,29 @@
+// Internal: the token cache (see prepare_data in mltrain/data.h). One entry
+// is one file:
+//   header  "MLTTOKC1", u32 version, u32 0, u64 payload bytes, 64 hex of the
+//           payload's sha256                                      (88 bytes)
+//   payload u64 n + meta JSON (fingerprint, labels), u64 n + vocab.txt,
+//           u64 n + tokenizer model, then per split (train, val, test):
+//           u64 examples, u64 tokens, offsets i64[examples + 1],
+//           labels i64[examples], ids i32[tokens], zero-padded to 8 bytes
+// Native byte order (the header's version says little-endian x86-64/arm64).
+#ifndef MLTRAIN_SRC_DATA_TOKEN_CACHE_H_
+#define MLTRAIN_SRC_DATA_TOKEN_CACHE_H_
+
+#include <string>
+
+#include "mltrain/data.h"
+
+namespace mltrain {
+
+// The entry of `data` as bytes.
+std::string token_cache_bytes(const PreparedData& data);
+
+// Maps and checks an entry. Returns false and says why when it is damaged,
+// truncated or inconsistent (never trusts a byte of it before the checksum
+// and every range check passed).
+bool load_token_cache(const std::string& path, PreparedData* out, std::string* why);
+
+}  // namespace mltrain
+
+#endif  // MLTRAIN_SRC_DATA_TOKEN_CACHE_H_

@@ -1,0 +1,109 @@
+#include "data/token_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "fixtures.h"
+#include "mltrain/data.h"
+
+namespace mltrain {
+namespace {
+
+Config sample_config(const std::string& cache_dir) {
+  Config cfg;
+  const std::string base = std::string(MLTRAIN_SOURCE_DIR) + "/data/sample/";
+  cfg.data.train_path = base + "train.jsonl";
+  cfg.data.val_path = base + "val.jsonl";
+  cfg.data.test_path = base + "test.jsonl";
+  cfg.tokenizer.min_freq = 1;
+  cfg.tokenizer.ngrams = 2;
+  cfg.runtime.cache_dir = cache_dir;
+  return cfg;
+}
+
+void expect_same_split(const EncodedSplit& a, const EncodedSplit& b) {
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.total_tokens(), b.total_tokens());
+  EXPECT_EQ(0, std::memcmp(a.offsets(), b.offsets(), sizeof(std::int64_t) * (a.size() + 1)));
+  EXPECT_EQ(0, std::memcmp(a.labels(), b.labels(), sizeof(std::int64_t) * a.size()));
+  EXPECT_EQ(0, std::memcmp(a.ids(), b.ids(), sizeof(std::int32_t) * a.total_tokens()));
+}
+
+void expect_same(const PreparedData& a, const PreparedData& b) {
+  EXPECT_EQ(a.vocab.to_text(), b.vocab.to_text());
+  EXPECT_EQ(a.label_names, b.label_names);
+  expect_same_split(a.train, b.train);
+  expect_same_split(a.val, b.val);
+  expect_same_split(a.test, b.test);
+  EXPECT_EQ(a.fingerprint["files"], b.fingerprint["files"]);
+  EXPECT_EQ(a.fingerprint["vocab"], b.fingerprint["vocab"]);
+}
+
+TEST(TokenCache, AHitGivesTheSameIdsAsPreparingFromTheFiles) {
+  const std::string dir = fixtures::temp_dir();
+  Config off = sample_config(dir);
+  off.runtime.token_cache = false;
+  const PreparedData direct = prepare_data(off);
+  EXPECT_FALSE(direct.fingerprint.contains("token_cache"));
+
+  const Config on = sample_config(dir);
+  const PreparedData miss = prepare_data(on);
+  ASSERT_EQ(miss.fingerprint["token_cache"]["hit"], false);
+  const PreparedData hit = prepare_data(on);
+  ASSERT_EQ(hit.fingerprint["token_cache"]["hit"], true);
+  expect_same(direct, miss);
+  expect_same(direct, hit);
+
+  // Another tokenizer setting is another entry.
+  Config other = on;
+  other.tokenizer.ngrams = 1;
+  EXPECT_EQ(prepare_data(other).fingerprint["token_cache"]["hit"], false);
+  EXPECT_EQ(list_dir(join_path(dir, "tokens")).size(), 2u);
+}
+
+TEST(TokenCache, DamagedEntriesAreRefusedWithAReason) {
+  const std::string dir = fixtures::temp_dir();
+  const PreparedData d = prepare_data(sample_config(dir));
+  const std::string good = token_cache_bytes(d);
+  const std::string path = join_path(dir, "entry.bin");
+  PreparedData out;
+  std::string why;
+
+  write_file_atomic(path, good);
+  ASSERT_TRUE(load_token_cache(path, &out, &why)) << why;
+  expect_same(d, out);
+
+  std::string flipped = good;
+  flipped[flipped.size() - 5] ^= 0x20;
+  write_file_atomic(path, flipped);
+  EXPECT_FALSE(load_token_cache(path, &out, &why));
+  EXPECT_EQ(why, "checksum mismatch");
+
+  write_file_atomic(path, good.substr(0, good.size() / 2));
+  EXPECT_FALSE(load_token_cache(path, &out, &why));
+  EXPECT_NE(why.find("truncated"), std::string::npos) << why;
+
+  write_file_atomic(path, "not a cache entry at all, but long enough to have a header..........");
+  EXPECT_FALSE(load_token_cache(path, &out, &why));
+  EXPECT_EQ(why, "not a token cache entry");
+
+  // A token id past the vocabulary, behind a valid checksum: still refused.
+  std::string bad = good;
+  // The test split's ids end the payload (zero-padded to 8 bytes): put the
+  // huge id on its last token.
+  const std::int32_t huge = 1 << 30;
+  const auto test_tokens = static_cast<std::size_t>(d.test.total_tokens());
+  const std::size_t at = bad.size() - (test_tokens * 4 + 7) / 8 * 8 + (test_tokens - 1) * 4;
+  std::memcpy(&bad[at], &huge, 4);
+  const std::string payload = bad.substr(88);
+  bad.replace(24, 64, sha256_hex(payload));
+  write_file_atomic(path, bad);
+  EXPECT_FALSE(load_token_cache(path, &out, &why));
+  EXPECT_NE(why.find("out of range"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace mltrain
