@@ -41,7 +41,7 @@ fuzz: setup
 	  -DCMAKE_CXX_COMPILER=clang++ -DMLTRAIN_FUZZ=ON -DMLTRAIN_BUILD_TESTS=OFF \
 	  -DMLTRAIN_BUILD_EXAMPLES=OFF -DMLTRAIN_PCH=OFF
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_config fuzz_reader fuzz_records \
-	  fuzz_checkpoint make_checkpoint_seeds
+	  fuzz_checkpoint fuzz_token_cache make_checkpoint_seeds
 	fuzz/run build-fuzz $(FUZZ_SECONDS)
 
 # The whole test suite built with AddressSanitizer + UBSan (any finding fails
