@@ -106,8 +106,9 @@ class Vocab {
   static constexpr std::int32_t kPad = 0;
   static constexpr std::int32_t kUnk = 1;
 
+  // Counts on `threads` threads; the result does not depend on them.
   static Vocab build(const std::vector<std::vector<std::string>>& docs, std::int64_t min_freq,
-                     std::int64_t max_vocab);
+                     std::int64_t max_vocab, int threads = 1);
   // Parses the vocab.txt format written by to_text(). `where` names the file.
   static Vocab from_text(const std::string& text, const std::string& where);
 

@@ -10,6 +10,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/parallel.h"
 #include "core/paths.h"
 #include "data/token_cache.h"
 #include "mltrain/data.h"
@@ -18,35 +19,36 @@
 namespace mltrain {
 namespace {
 
-// Tokenizes every row on up to two threads; each thread writes only its own
-// rows, so the result is independent of scheduling.
+// Tokenizes every row on `threads` threads; each writes only its own rows,
+// so the result does not depend on the thread count or on scheduling.
 std::vector<std::vector<std::string>> tokenize_all(const Tokenizer& tok,
-                                                   const std::vector<Example>& rows) {
+                                                   const std::vector<Example>& rows, int threads) {
   std::vector<std::vector<std::string>> out(rows.size());
-  auto work = [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) tok.tokenize(rows[i].text, &out[i]);
-  };
-  const std::size_t n = rows.size();
-  if (n < 256) {
-    work(0, n);
-    return out;
-  }
-  std::thread t(work, 0, n / 2);
-  work(n / 2, n);
-  t.join();
+  parallel_ranges(rows.size(), parallel_parts(rows.size(), threads),
+                  [&](std::size_t begin, std::size_t end, int) {
+                    for (std::size_t i = begin; i < end; ++i) tok.tokenize(rows[i].text, &out[i]);
+                  });
   return out;
 }
 
-// `labels_from`: where the label set came from, for the error message.
+// `labels_from`: where the label set came from, for the error message. Token
+// ids are looked up on `threads` threads, then appended in row order.
 EncodedSplit encode(const std::string& name, const TextFile& file,
                     const std::vector<std::vector<std::string>>& tokens, const Vocab& vocab,
-                    const std::vector<std::string>& labels, const std::string& labels_from) {
+                    const std::vector<std::string>& labels, const std::string& labels_from,
+                    int threads) {
   EncodedSplit s;
   s.name = name;
-  std::vector<std::int32_t> ids;
+  std::vector<std::vector<std::int32_t>> all(tokens.size());
+  parallel_ranges(tokens.size(), parallel_parts(tokens.size(), threads),
+                  [&](std::size_t begin, std::size_t end, int) {
+                    for (std::size_t i = begin; i < end; ++i) {
+                      all[i].reserve(tokens[i].size());
+                      for (const auto& t : tokens[i]) all[i].push_back(vocab.id(t));
+                    }
+                  });
   for (std::size_t i = 0; i < tokens.size(); ++i) {
-    ids.clear();
-    for (const auto& t : tokens[i]) ids.push_back(vocab.id(t));
+    const std::vector<std::int32_t>& ids = all[i];
     auto it = std::lower_bound(labels.begin(), labels.end(), file.rows[i].label);
     if (it == labels.end() || *it != file.rows[i].label) {
       std::string known;
@@ -58,6 +60,7 @@ EncodedSplit encode(const std::string& name, const TextFile& file,
                  (labels.size() > 10 ? ", ..." : "") + ")");
     }
     s.add(ids, it - labels.begin());
+    std::vector<std::int32_t>().swap(all[i]);
   }
   return s;
 }
@@ -215,17 +218,21 @@ PreparedData prepare_from_files(const Config& cfg, const Vocab* vocab,
     tokenizer = sentencepiece_model(cfg, train, sp_model, &out.tokenizer_model);
   }
   Tokenizer tok(cfg.tokenizer, out.tokenizer_model);
-  auto train_tokens = tokenize_all(tok, train.rows);
-  out.vocab = vocab != nullptr
-                  ? *vocab
-                  : Vocab::build(train_tokens, cfg.tokenizer.min_freq, cfg.tokenizer.max_vocab);
-  out.train = encode("train", train, train_tokens, out.vocab, out.label_names, labels_from);
-  train_tokens.clear();
-  out.val =
-      encode("val", val, tokenize_all(tok, val.rows), out.vocab, out.label_names, labels_from);
+  // Preparation uses the loader's threads: runtime.num_workers never changes
+  // a token id (PrepareData.SameIdsForAnyThreadCount).
+  const int threads = static_cast<int>(std::max<std::int64_t>(1, cfg.runtime.num_workers));
+  auto train_tokens = tokenize_all(tok, train.rows, threads);
+  out.vocab = vocab != nullptr ? *vocab
+                               : Vocab::build(train_tokens, cfg.tokenizer.min_freq,
+                                              cfg.tokenizer.max_vocab, threads);
+  out.train =
+      encode("train", train, train_tokens, out.vocab, out.label_names, labels_from, threads);
+  std::vector<std::vector<std::string>>().swap(train_tokens);
+  out.val = encode("val", val, tokenize_all(tok, val.rows, threads), out.vocab, out.label_names,
+                   labels_from, threads);
   if (has_test) {
-    out.test =
-        encode("test", test, tokenize_all(tok, test.rows), out.vocab, out.label_names, labels_from);
+    out.test = encode("test", test, tokenize_all(tok, test.rows, threads), out.vocab,
+                      out.label_names, labels_from, threads);
   }
 
   std::int64_t unk = 0, total = 0;

@@ -64,6 +64,22 @@ TEST(TokenCache, AHitGivesTheSameIdsAsPreparingFromTheFiles) {
   EXPECT_EQ(list_dir(join_path(dir, "tokens")).size(), 2u);
 }
 
+TEST(PrepareData, SameIdsForAnyThreadCount) {
+  const std::string dir = fixtures::temp_dir();
+  Config cfg = sample_config(dir);
+  cfg.runtime.token_cache = false;
+  cfg.tokenizer.ngrams = 3;
+  cfg.runtime.num_workers = 1;
+  const PreparedData one = prepare_data(cfg);
+  for (int threads : {0, 2, 4, 7}) {
+    cfg.runtime.num_workers = threads;
+    SCOPED_TRACE(threads);
+    expect_same(one, prepare_data(cfg));
+  }
+  // Enough rows for every thread to get a share (the sample has 200).
+  ASSERT_GE(one.train.size(), 200);
+}
+
 TEST(TokenCache, DamagedEntriesAreRefusedWithAReason) {
   const std::string dir = fixtures::temp_dir();
   const PreparedData d = prepare_data(sample_config(dir));

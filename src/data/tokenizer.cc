@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/hash.h"
+#include "core/parallel.h"
 #include "data/sentencepiece.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
@@ -192,10 +193,20 @@ std::string sentencepiece_fingerprint(const std::string& sp_model, std::int64_t*
 }
 
 Vocab Vocab::build(const std::vector<std::vector<std::string>>& docs, std::int64_t min_freq,
-                   std::int64_t max_vocab) {
-  std::unordered_map<std::string, std::int64_t> counts;
-  for (const auto& d : docs) {
-    for (const auto& t : d) ++counts[t];
+                   std::int64_t max_vocab, int threads) {
+  // Counted per part, then summed: counts do not depend on the split.
+  const int parts = parallel_parts(docs.size(), threads);
+  std::vector<std::unordered_map<std::string, std::int64_t>> part_counts(
+      static_cast<std::size_t>(parts));
+  parallel_ranges(docs.size(), parts, [&](std::size_t begin, std::size_t end, int p) {
+    auto& c = part_counts[static_cast<std::size_t>(p)];
+    for (std::size_t i = begin; i < end; ++i) {
+      for (const auto& t : docs[i]) ++c[t];
+    }
+  });
+  std::unordered_map<std::string, std::int64_t> counts = std::move(part_counts[0]);
+  for (std::size_t p = 1; p < part_counts.size(); ++p) {
+    for (auto& kv : part_counts[p]) counts[kv.first] += kv.second;
   }
   std::vector<std::pair<std::string, std::int64_t>> items;
   items.reserve(counts.size());
