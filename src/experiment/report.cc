@@ -218,13 +218,17 @@ bool is_loss(const std::string& k) { return k.find("loss") != std::string::npos;
 
 // The per-step loss chart: the raw losses (down-sampled, light) and their
 // moving average (window in the title), one colour per run.
-std::size_t ma_window(const StepCurves& s) { return std::max<std::size_t>(1, s.loss.size() / 25); }
+// About 1/25 of the run, at least 5 steps; none for a run of under 10 steps.
+std::size_t ma_window(const StepCurves& s) {
+  const std::size_t n = s.loss.size();
+  return n < 10 ? 1 : std::max<std::size_t>(5, n / 25);
+}
 
 void add_step_loss(plot::Chart* c, const StepCurves& s, const std::string& name, int color,
                    bool raw) {
   std::vector<double> x = s.step, y = s.loss;
   std::vector<double> ma = plot::moving_average(y, ma_window(s)), mx = x;
-  if (raw) {
+  if (raw && ma_window(s) > 1) {
     plot::downsample(&x, &y, 600);
     plot::Series r(name + " per step", x, y);
     r.color = color;
@@ -233,7 +237,7 @@ void add_step_loss(plot::Chart* c, const StepCurves& s, const std::string& name,
     c->series.push_back(r);
   }
   plot::downsample(&mx, &ma, 600);
-  plot::Series m(raw ? name + " moving average" : name, mx, ma);
+  plot::Series m(raw && ma_window(s) > 1 ? name + " moving average" : name, mx, ma);
   m.color = color;
   c->series.push_back(m);
 }
