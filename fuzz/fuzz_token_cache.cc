@@ -4,24 +4,13 @@
 // parsing and range checks the checksum would otherwise hide. A load that
 // succeeds must give splits whose every offset, id and label is in range;
 // anything but a clean refusal is a finding.
-#include <cstring>
-
-#include "core/hash.h"
 #include "data/token_cache.h"
 #include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::string bytes = mltrain::fuzz::as_string(data + 1, size - 1);
-  if (data[0] != 0) {
-    std::string header("MLTTOKC1", 8);
-    const std::uint32_t version = 1, zero = 0;
-    const std::uint64_t n = bytes.size();
-    header.append(reinterpret_cast<const char*>(&version), 4);
-    header.append(reinterpret_cast<const char*>(&zero), 4);
-    header.append(reinterpret_cast<const char*>(&n), 8);
-    bytes = header + mltrain::sha256_hex(bytes) + bytes;
-  }
+  if (data[0] != 0) bytes = mltrain::token_cache_entry(bytes);
   const std::string path = mltrain::fuzz::write("entry.bin", bytes);
   mltrain::PreparedData d;
   std::string why;

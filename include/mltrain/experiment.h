@@ -119,7 +119,8 @@ struct VerifyResult {
   nlohmann::json runs;     // [{run, variation, dir, state_hash, verdict}]
   std::string divergence;  // "first divergence: step S, tensor T (grad)" or ""
   std::int64_t divergence_step = -1;
-  Cause cause;  // when not identical
+  Cause cause;            // when not identical
+  nlohmann::json record;  // what verify.json and each verifications/ entry hold
 };
 
 // What `verify` found for a run (its verifications/ records): "verified N×"

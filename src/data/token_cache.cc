@@ -84,6 +84,10 @@ std::string token_cache_bytes(const PreparedData& d) {
     put_array(&payload, s->labels(), n);
     put_array(&payload, s->ids(), static_cast<std::size_t>(s->total_tokens()));
   }
+  return token_cache_entry(payload);
+}
+
+std::string token_cache_entry(const std::string& payload) {
   std::string out(kMagic, 8);
   const std::uint32_t version = kVersion, zero = 0;
   out.append(reinterpret_cast<const char*>(&version), 4);

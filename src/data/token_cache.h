@@ -19,6 +19,9 @@ namespace mltrain {
 // The entry of `data` as bytes.
 std::string token_cache_bytes(const PreparedData& data);
 
+// A whole entry around `payload`: the header with its size and sha256.
+std::string token_cache_entry(const std::string& payload);
+
 // Maps and checks an entry. Returns false and says why when it is damaged,
 // truncated or inconsistent (never trusts a byte of it before the checksum
 // and every range check passed).

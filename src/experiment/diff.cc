@@ -8,22 +8,13 @@
 #include "core/format.h"
 #include "core/fs.h"
 #include "core/json_io.h"
+#include "experiment/flatten.h"
 #include "mltrain/experiment.h"
 
 namespace mltrain {
 namespace {
 
 using json = nlohmann::json;
-
-void flatten(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
-  if (j.is_object() && !j.empty()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-    }
-  } else {
-    (*out)[prefix] = j;
-  }
-}
 
 // Metrics without wall-clock fields (*seconds), which legitimately differ.
 std::vector<json> comparable_metrics(const std::vector<json>& m) {
@@ -65,6 +56,16 @@ json file_brief(const json& f) {
 
 }  // namespace
 
+void flatten_json(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
+  if (j.is_object() && !j.empty()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      flatten_json(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+    }
+  } else if (!prefix.empty()) {
+    (*out)[prefix] = j;
+  }
+}
+
 TraceDivergence first_trace_divergence(const std::vector<json>& a, const std::vector<json>& b) {
   TraceDivergence d;
   const std::size_t n = std::min(a.size(), b.size());
@@ -102,8 +103,8 @@ TraceDivergence first_trace_divergence(const std::vector<json>& a, const std::ve
 
 json json_diff(const json& a, const json& b) {
   std::map<std::string, json> fa, fb;
-  flatten(a, "", &fa);
-  flatten(b, "", &fb);
+  flatten_json(a, "", &fa);
+  flatten_json(b, "", &fb);
   std::set<std::string> keys;
   for (const auto& kv : fa) keys.insert(kv.first);
   for (const auto& kv : fb) keys.insert(kv.first);

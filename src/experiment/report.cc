@@ -15,6 +15,7 @@
 #include "core/format.h"
 #include "core/fs.h"
 #include "core/json_io.h"
+#include "experiment/flatten.h"
 #include "experiment/plot.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
@@ -657,16 +658,6 @@ std::string diff_table(const std::vector<std::map<std::string, json>>& flat,
   return table(head, rows);
 }
 
-void flatten(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
-  if (j.is_object() && !j.empty()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-    }
-  } else if (!prefix.empty()) {
-    (*out)[prefix] = j;
-  }
-}
-
 }  // namespace
 
 std::string render_comparison(const std::vector<std::string>& dirs) {
@@ -750,9 +741,9 @@ std::string render_comparison(const std::vector<std::string>& dirs) {
   std::vector<std::map<std::string, json>> cfg(rs.size()), env(rs.size()), rt(rs.size()),
       data(rs.size());
   for (std::size_t i = 0; i < rs.size(); ++i) {
-    flatten(rs[i].config, "", &cfg[i]);
-    flatten(rs[i].env, "", &env[i]);
-    flatten(json_at(rs[i].run, "runtime"), "", &rt[i]);
+    flatten_json(rs[i].config, "", &cfg[i]);
+    flatten_json(rs[i].env, "", &env[i]);
+    flatten_json(json_at(rs[i].run, "runtime"), "", &rt[i]);
     const json files = json_at(rs[i].data, "files");
     if (files.is_array()) {
       for (const auto& f : files) {
@@ -806,7 +797,7 @@ std::string render_index(const std::string& output_dir) {
   std::vector<std::map<std::string, json>> flat(runs.size());
   std::map<std::string, std::set<std::string>> values;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    flatten(runs[i].config, "", &flat[i]);
+    flatten_json(runs[i].config, "", &flat[i]);
     for (const auto& kv : flat[i]) values[kv.first].insert(kv.second.dump());
   }
   std::vector<std::string> varying;

@@ -134,7 +134,7 @@ Cause attempt_cause(const Attempt& a, const Localised& l, const RunRecord& refer
 
 // verify.json in the verify directory, and verifications/verify.json in each
 // attempt's run directory: what was compared and what was found.
-void record_outcome(const std::string& dir, const std::vector<Attempt>& attempts,
+json record_outcome(const std::string& dir, const std::vector<Attempt>& attempts,
                     const std::vector<RunRecord>& records, const VerifyResult& res) {
   json variations = json::array();
   bool resume_checked = false;
@@ -157,6 +157,7 @@ void record_outcome(const std::string& dir, const std::vector<Attempt>& attempts
   }
   write_json_atomic(join_path(dir, layout::kVerifyRecord), record);
   for (const RunRecord& r : records) record_verification(r.dir, "verify", record);
+  return record;
 }
 
 // Runs every attempt into dir/<name>, compares, localises.
@@ -266,7 +267,7 @@ VerifyResult run_attempts(const std::string& dir, const std::string& title,
   } else if (out) {
     *out << "all " << attempts.size() << " runs identical (metrics, trace, state hash)\n";
   }
-  record_outcome(dir, attempts, records, res);
+  res.record = record_outcome(dir, attempts, records, res);
   return res;
 }
 
@@ -396,8 +397,7 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   const std::string canonical = join_path(cfg.runtime.output_dir, run_id);
   if (is_run_dir(canonical) && read_file(join_path(canonical, layout::kConfig)) ==
                                    read_file(join_path(join_path(dir, "r1"), layout::kConfig))) {
-    json record = read_object_file(join_path(dir, layout::kVerifyRecord));
-    record_verification(canonical, "verify-" + dir.substr(dir.rfind('/') + 1), record);
+    record_verification(canonical, "verify-" + dir.substr(dir.rfind('/') + 1), res.record);
   }
   return res;
 }
