@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mltrain/config.h"
 #include "mltrain/loader.h"
@@ -91,6 +92,7 @@ class CnnClassifierImpl : public ClassifierImpl {
  private:
   torch::nn::Embedding embed_{nullptr};
   torch::nn::ModuleList convs_;
+  std::vector<std::string> conv_names_;  // "convs.0", ... for the probes
   StreamDropout drop_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };
@@ -114,7 +116,8 @@ class EncoderLayerImpl : public torch::nn::Module {
  private:
   std::int64_t heads_;
   std::vector<StreamDropout> drops_;
-  std::string name_;
+  // Probe names ("layers.0.self_attn", ...), built once: forward is hot.
+  std::string attn_name_, norm1_name_, ff1_name_, ff2_name_, norm2_name_;
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
 };

@@ -73,6 +73,7 @@ CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
   for (std::int64_t l = 0; l < cfg.num_layers; ++l) {
     std::int64_t in = l == 0 ? cfg.embed_dim : cfg.hidden_dim;
     convs_->push_back(nn::Conv1d(nn::Conv1dOptions(in, cfg.hidden_dim, 3).padding(1)));
+    conv_names_.push_back("convs." + std::to_string(l));
   }
   drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.hidden_dim, classes));
@@ -82,7 +83,7 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
   torch::Tensor x = probe("embed", embed_(b.tokens)).transpose(1, 2);  // (B, E, T)
   std::size_t l = 0;
   for (const auto& m : *convs_) {
-    x = probe("convs." + std::to_string(l++),
+    x = probe(conv_names_[l++],
               torch::relu(m->as<nn::Conv1d>()->forward(x)));  // (B, H, T)
   }
   // Padding positions must not win the max.
@@ -93,7 +94,13 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
 
 EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
                                    std::vector<StreamDropout> drops, std::string name)
-    : heads_(heads), drops_(std::move(drops)), name_(std::move(name)) {
+    : heads_(heads),
+      drops_(std::move(drops)),
+      attn_name_(name + ".self_attn"),
+      norm1_name_(name + ".norm1"),
+      ff1_name_(name + ".ff1"),
+      ff2_name_(name + ".ff2"),
+      norm2_name_(name + ".norm2") {
   for (std::size_t i = 0; i < drops_.size(); ++i) {
     register_module("drop" + std::to_string(i), drops_[i]);
   }
@@ -119,11 +126,11 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                         .view({B, H, T, D})
                         .transpose(1, 2)
                         .reshape({B, T, E});  // (B, T, E)
-  y = probe(name_ + ".self_attn", out_(y));
-  torch::Tensor h = probe(name_ + ".norm1", norm1_(x + drops_[1](y)));
-  torch::Tensor f = probe(name_ + ".ff1", torch::relu(ff1_(h)));
-  f = probe(name_ + ".ff2", ff2_(drops_[2](f)));
-  return probe(name_ + ".norm2", norm2_(h + drops_[3](f)));
+  y = probe(attn_name_, out_(y));
+  torch::Tensor h = probe(norm1_name_, norm1_(x + drops_[1](y)));
+  torch::Tensor f = probe(ff1_name_, torch::relu(ff1_(h)));
+  f = probe(ff2_name_, ff2_(drops_[2](f)));
+  return probe(norm2_name_, norm2_(h + drops_[3](f)));
 }
 
 TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
