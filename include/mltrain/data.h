@@ -109,6 +109,9 @@ class Vocab {
   // Counts on `threads` threads; the result does not depend on them.
   static Vocab build(const std::vector<std::vector<std::string>>& docs, std::int64_t min_freq,
                      std::int64_t max_vocab, int threads = 1);
+  // The same from the tokens' counts in the training split.
+  static Vocab from_counts(const std::unordered_map<std::string, std::int64_t>& counts,
+                           std::int64_t min_freq, std::int64_t max_vocab);
   // Parses the vocab.txt format written by to_text(). `where` names the file.
   static Vocab from_text(const std::string& text, const std::string& where);
 
@@ -152,6 +155,9 @@ class EncodedSplit {
 
   // Appends an example (an EncodedSplit built this way owns its arrays).
   void add(const std::vector<std::int32_t>& ids, std::int64_t label);
+  // An EncodedSplit owning these arrays: offsets[n + 1], ids, labels[n].
+  static EncodedSplit owned(std::string name, std::vector<std::int64_t> offsets,
+                            std::vector<std::int32_t> ids, std::vector<std::int64_t> labels);
   // n examples in arrays owned by `storage`: offsets[n + 1], ids[offsets[n]],
   // labels[n].
   static EncodedSplit view(std::string name, std::int64_t n, const std::int64_t* offsets,

@@ -37,24 +37,52 @@ void write_all(int fd, const char* data, std::size_t n, const std::string& path)
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_usage(path + ": cannot write: " + errno_text());
-  try {
-    write_all(fd, bytes.data(), bytes.size(), path);  // errors name the file, not the temp
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+AtomicFileWriter::AtomicFileWriter(const std::string& path)
+    : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_usage(path + ": cannot write: " + errno_text());
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
   }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+}
+
+void AtomicFileWriter::append(const void* data, std::size_t n) {
+  write_all(fd_, static_cast<const char*>(data), n, path_);  // errors name the file, not the temp
+}
+
+void AtomicFileWriter::write_at(std::uint64_t offset, const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_usage(path_ + ": write failed: " + errno_text());
+    }
+    p += w;
+    offset += static_cast<std::uint64_t>(w);
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+void AtomicFileWriter::commit(bool durable) {
+  if (durable) ::fsync(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     std::string err = errno_text();
-    ::unlink(tmp.c_str());
-    fail_usage(path + ": cannot rename into place: " + err);
+    ::unlink(tmp_.c_str());
+    fail_usage(path_ + ": cannot rename into place: " + err);
   }
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  AtomicFileWriter f(path);
+  f.append(bytes.data(), bytes.size());
+  f.commit();
 }
 
 std::string read_file(const std::string& path) {

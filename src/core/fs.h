@@ -16,6 +16,28 @@ namespace mltrain {
 
 // Throws Error naming the path on failure.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// write_file_atomic for a file written in pieces: appended to a temporary
+// file, which commit() fsyncs and renames over `path`. Without commit()
+// (an error, an exception) the temporary file is removed and `path` is
+// untouched. Errors name `path`.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const std::string& path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void append(const void* data, std::size_t n);
+  // Overwrites bytes already appended (a header written last).
+  void write_at(std::uint64_t offset, const void* data, std::size_t n);
+  // durable: fsync before the rename (a crash then leaves the old file or
+  // the whole new one; without it, possibly an empty or partial new one).
+  void commit(bool durable = true);
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
 std::string read_file(const std::string& path);
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);

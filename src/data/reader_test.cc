@@ -3,7 +3,9 @@
 #include <zlib.h>
 
 #include <fstream>
+#include <tuple>
 
+#include "data/record_stream.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
 
@@ -108,6 +110,156 @@ TEST(Reader, SanitizeUtf8) {
   EXPECT_EQ(s, "ok \xe2\x82\xac \xEF\xBF\xBD\xEF\xBF\xBD end");
   std::string t = "plain";
   EXPECT_FALSE(sanitize_utf8(&t));
+}
+
+// Rows as comparable tuples.
+std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>> rows_of(
+    const TextFile& f) {
+  std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>> out;
+  for (const auto& ex : f.rows) out.emplace_back(ex.text, ex.label, ex.id, ex.line);
+  return out;
+}
+
+// Every block a RecordStream hands out ends at a record boundary, whatever
+// the block size: parsed block by block, the rows (and their line numbers)
+// are those of the whole file.
+TEST(RecordStream, BlocksEndAtRecordBoundariesForAnyBlockSize) {
+  const std::string csv =
+      "text,label,id\r\n"
+      "\"multi\nline, with \"\"quotes\"\"\",spam,1\r\n"
+      "plain text,ham,2\n"
+      "\"\"\"\",ham,3\n"
+      "\n"
+      "\"a\r\nb\",spam,\"4\"\n"
+      "5\" screen,ham,5\n"
+      "last \"\"\"\" row,spam,6";
+  const std::string jsonl =
+      "{\"text\":\"one\",\"label\":\"a\"}\n\n{\"text\":\"t\\nwo\",\"label\":\"b\",\"id\":7}\r\n"
+      "{\"text\":\"three\",\"label\":\"a\"}";
+  for (const auto& [name, bytes] :
+       {std::pair<std::string, std::string>{"f.csv", csv}, {"f.tsv", csv}, {"f.jsonl", jsonl}}) {
+    std::string data = bytes;
+    if (name == "f.tsv") {
+      for (char& c : data) c = c == ',' ? '\t' : c;
+    }
+    for (bool gz : {false, true}) {
+      const std::string path = write_temp(name + (gz ? ".gz" : ""), data, gz);
+      const TextFile whole = read_examples(path, "auto", "text", "label");
+      ASSERT_EQ(whole.rows.size(), name == "f.jsonl" ? 3u : 6u);
+      for (std::size_t block : {1, 2, 3, 5, 8, 13, 64, 1 << 20}) {
+        const std::string format = resolve_format(path, "auto");
+        RecordStream in(path, format, block);
+        RecordBlock b;
+        std::string joined;
+        TextFile parts;
+        std::vector<std::string> header;
+        while (in.next(&b)) {
+          joined += b.text;
+          if (!b.text.empty() && joined.size() < data.size()) {
+            // Not the last block: it ends where a record ends.
+            EXPECT_EQ(last_record_end(b.text, format_delim(format), nullptr), b.text.size())
+                << name << " block " << block;
+          }
+          parse_records(path, format, b.text, b.first_line, "text", "label", {}, &header, &parts);
+        }
+        EXPECT_EQ(joined, data) << name << " block " << block;
+        EXPECT_EQ(rows_of(parts), rows_of(whole)) << name << " block " << block;
+        EXPECT_EQ(in.sha256(), whole.sha256);
+        EXPECT_EQ(in.gzip(), gz);
+      }
+    }
+  }
+}
+
+TEST(RecordStream, SplitRecordsCutsAtBoundaries) {
+  const std::string text = "a,\"x\ny\"\nb,c\n\"d\"\"\n\",e\nf,g\n";
+  for (int parts = 1; parts <= 6; ++parts) {
+    const auto starts = split_records(text, ',', parts);
+    ASSERT_FALSE(starts.empty());
+    EXPECT_EQ(starts[0], 0u);
+    EXPECT_LE(starts.size(), static_cast<std::size_t>(parts));
+    std::vector<std::size_t> ends;
+    last_record_end(text, ',', &ends);
+    for (std::size_t k = 1; k < starts.size(); ++k) {
+      EXPECT_GT(starts[k], starts[k - 1]);
+      EXPECT_NE(std::find(ends.begin(), ends.end(), starts[k]), ends.end()) << starts[k];
+    }
+  }
+  EXPECT_EQ(last_record_end("\"open\nquote", ',', nullptr), 0u);
+  EXPECT_EQ(last_record_end("a\n\"b\"\"", ',', nullptr), 2u);  // "" or a closing quote: unknown
+}
+
+// gzip members written one after another read as one stream (as gzread
+// does); bytes after the last member that are not one are ignored.
+TEST(RecordStream, ConcatenatedGzipMembers) {
+  const std::string a = "{\"text\":\"one\",\"label\":\"x\"}\n",
+                    b = "{\"text\":\"two\",\"label\":\"y\"}\n";
+  const std::string pa = write_temp("a.jsonl.gz", a, true), pb = write_temp("b.jsonl.gz", b, true);
+  std::ifstream fa(pa, std::ios::binary), fb(pb, std::ios::binary);
+  std::string both((std::istreambuf_iterator<char>(fa)), std::istreambuf_iterator<char>());
+  both.append((std::istreambuf_iterator<char>(fb)), std::istreambuf_iterator<char>());
+  const TextFile f = read_examples(write_temp("ab.jsonl", both), "auto", "text", "label");
+  ASSERT_EQ(f.rows.size(), 2u);
+  EXPECT_EQ(f.rows[1].text, "two");
+  EXPECT_EQ(f.rows[1].line, 2);
+  const TextFile g =
+      read_examples(write_temp("ag.jsonl", both + "garbage"), "auto", "text", "label");
+  EXPECT_EQ(rows_of(g), rows_of(f));
+}
+
+// The simdjson fast path gives the reference's (nlohmann's) result for every
+// row it accepts, and leaves every other row to the reference.
+TEST(JsonlRow, FastPathAgreesWithTheReference) {
+  const std::vector<std::string> rows = {
+      R"({"text":"hello","label":"ham"})",
+      R"({"label":"spam","text":"x","id":"a1"})",
+      R"({"text":"x","label":3,"id":12})",
+      R"({"text":"x","label":true,"id":true})",
+      R"({"text":"x","label":false,"id":null})",
+      R"({"text":"x","label":1.5})",
+      R"({"text":"x","label":-0})",
+      R"({"text":"x","label":"y","id":-0})",
+      R"({"text":"x","label":"y","id":1e2})",
+      R"({"text":"x","label":18446744073709551615,"id":-9223372036854775808})",
+      R"({"text":"x","label":184467440737095516150})",
+      R"({"text":"a","text":"b","label":"l","label":"m"})",
+      R"({"text":"caf\u00e9 \ud83d\ude00","label":"\u0041"})",
+      R"({"text":"lone \ud800","label":"a"})",
+      R"({"text":"nul\u0000byte","label":"a"})",
+      "{\"text\":\"raw\ttab\",\"label\":\"a\"}",
+      R"({"text":"x","label":""})",
+      R"({"text":"x"})",
+      R"({"text":5,"label":"a"})",
+      R"({"text":"x","label":["a"]})",
+      R"({"text":"x","label":{"a":1}})",
+      R"(["text","label"])",
+      R"({"text":"x","label":"a"} trailing)",
+      R"({"text":"x","label":"a",})",
+      R"({"text":"x","label":"a","deep":[[[[[[[[[[1]]]]]]]]]]})",
+      R"(  {"text":"x","label":"a"}  )",
+      R"("just a string")",
+  };
+  int fast = 0;
+  for (bool require_label : {true, false}) {
+    for (const auto& row : rows) {
+      Example f, r;
+      const bool ok = parse_jsonl_row_fast(row, "text", "label", require_label, &f);
+      bool ref_ok = true;
+      try {
+        parse_jsonl_row("p.jsonl", row, 1, "text", "label", require_label, &r);
+      } catch (const Error&) {
+        ref_ok = false;
+      }
+      if (ok) {
+        ++fast;
+        ASSERT_TRUE(ref_ok) << row;
+        EXPECT_EQ(f.text, r.text) << row;
+        EXPECT_EQ(f.label, r.label) << row;
+        EXPECT_EQ(f.id, r.id) << row;
+      }
+    }
+  }
+  EXPECT_GE(fast, 16);  // the plain rows do take the fast path
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include "data/token_cache.h"
 
 #include <cstring>
+#include <functional>
+#include <utility>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -14,24 +16,67 @@ constexpr char kMagic[8] = {'M', 'L', 'T', 'T', 'O', 'K', 'C', '1'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kHeader = 8 + 4 + 4 + 8 + 64;
 
-void put_u64(std::string* out, std::uint64_t v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+// Emits a payload through `put`, keeping the 8-byte alignment of arrays.
+class PayloadWriter {
+ public:
+  explicit PayloadWriter(std::function<void(const void*, std::size_t)> put)
+      : put_(std::move(put)) {}
+  void u64(std::uint64_t v) { bytes(&v, sizeof v); }
+  void bytes(const void* p, std::size_t n) {
+    put_(p, n);
+    size_ += n;
+  }
+  void pad8() {
+    static const char kZeros[8] = {};
+    if (size_ % 8 != 0) bytes(kZeros, 8 - size_ % 8);
+  }
+  void block(const std::string& b) {
+    u64(b.size());
+    bytes(b.data(), b.size());
+    pad8();
+  }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  std::function<void(const void*, std::size_t)> put_;
+  std::uint64_t size_ = 0;
+};
+
+void write_payload(const TokenCacheMeta& m, const TokenCacheSplit (&splits)[3], PayloadWriter* w) {
+  const nlohmann::json meta = {{"fingerprint", *m.fingerprint}, {"labels", *m.labels}};
+  w->block(meta.dump());
+  w->block(m.vocab->to_text());
+  w->block(*m.tokenizer_model);
+  for (const TokenCacheSplit& s : splits) {
+    std::uint64_t total = 0;
+    for (const auto& piece : s.ids) total += piece.second;
+    w->u64(static_cast<std::uint64_t>(s.n));
+    w->u64(total);
+    w->bytes(s.offsets, static_cast<std::size_t>(s.n + 1) * 8);
+    w->pad8();
+    w->bytes(s.labels, static_cast<std::size_t>(s.n) * 8);
+    w->pad8();
+    for (const auto& piece : s.ids) w->bytes(piece.first, piece.second * 4);
+    w->pad8();
+  }
 }
 
-void pad8(std::string* out) {
-  while (out->size() % 8 != 0) out->push_back('\0');
+std::string header_bytes(std::uint64_t payload, const std::string& sha256) {
+  std::string out(kMagic, 8);
+  const std::uint32_t version = kVersion, zero = 0;
+  out.append(reinterpret_cast<const char*>(&version), 4);
+  out.append(reinterpret_cast<const char*>(&zero), 4);
+  out.append(reinterpret_cast<const char*>(&payload), 8);
+  return out + sha256;
 }
 
-void put_block(std::string* out, const std::string& bytes) {
-  put_u64(out, bytes.size());
-  out->append(bytes);
-  pad8(out);
-}
-
-template <typename T>
-void put_array(std::string* out, const T* data, std::size_t n) {
-  out->append(reinterpret_cast<const char*>(data), n * sizeof(T));
-  pad8(out);
+TokenCacheSplit split_arrays(const EncodedSplit& s) {
+  TokenCacheSplit out;
+  out.n = s.size();
+  out.offsets = s.offsets();
+  out.labels = s.labels();
+  out.ids.emplace_back(s.ids(), static_cast<std::size_t>(s.total_tokens()));
+  return out;
 }
 
 // Reads the payload front to back; every read is bounds-checked.
@@ -70,34 +115,39 @@ class Cursor {
 
 }  // namespace
 
+void write_token_cache(const std::string& path, const TokenCacheMeta& meta,
+                       const TokenCacheSplit (&splits)[3]) {
+  AtomicFileWriter f(path);
+  const std::string placeholder(kHeader, '\0');
+  f.append(placeholder.data(), placeholder.size());
+  Sha256 h;
+  PayloadWriter w([&](const void* p, std::size_t n) {
+    h.update(p, n);
+    f.append(p, n);
+  });
+  write_payload(meta, splits, &w);
+  const std::string header = header_bytes(w.size(), h.hex_digest());
+  f.write_at(0, header.data(), header.size());
+  f.commit(/*durable=*/false);
+}
+
 std::string token_cache_bytes(const PreparedData& d) {
   std::string payload;
-  nlohmann::json meta = {{"fingerprint", d.fingerprint}, {"labels", d.label_names}};
-  put_block(&payload, meta.dump());
-  put_block(&payload, d.vocab.to_text());
-  put_block(&payload, d.tokenizer_model);
-  for (const EncodedSplit* s : {&d.train, &d.val, &d.test}) {
-    const auto n = static_cast<std::uint64_t>(s->size());
-    put_u64(&payload, n);
-    put_u64(&payload, static_cast<std::uint64_t>(s->total_tokens()));
-    put_array(&payload, s->offsets(), n + 1);
-    put_array(&payload, s->labels(), n);
-    put_array(&payload, s->ids(), static_cast<std::size_t>(s->total_tokens()));
-  }
+  PayloadWriter w(
+      [&](const void* p, std::size_t n) { payload.append(static_cast<const char*>(p), n); });
+  const TokenCacheMeta meta{&d.fingerprint, &d.label_names, &d.vocab, &d.tokenizer_model};
+  const TokenCacheSplit splits[3] = {split_arrays(d.train), split_arrays(d.val),
+                                     split_arrays(d.test)};
+  write_payload(meta, splits, &w);
   return token_cache_entry(payload);
 }
 
 std::string token_cache_entry(const std::string& payload) {
-  std::string out(kMagic, 8);
-  const std::uint32_t version = kVersion, zero = 0;
-  out.append(reinterpret_cast<const char*>(&version), 4);
-  out.append(reinterpret_cast<const char*>(&zero), 4);
-  put_u64(&out, payload.size());
-  out += sha256_hex(payload);
-  return out + payload;
+  return header_bytes(payload.size(), sha256_hex(payload)) + payload;
 }
 
-bool load_token_cache(const std::string& path, PreparedData* out, std::string* why) {
+bool load_token_cache(const std::string& path, PreparedData* out, std::string* why,
+                      bool just_written) {
   std::shared_ptr<const MappedFile> m;
   try {
     m = MappedFile::open(path);
@@ -124,8 +174,8 @@ bool load_token_cache(const std::string& path, PreparedData* out, std::string* w
     return false;
   }
   Sha256 h;
-  h.update(p + kHeader, static_cast<std::size_t>(payload));
-  if (h.hex_digest() != std::string(p + 24, 64)) {
+  if (!just_written) h.update(p + kHeader, static_cast<std::size_t>(payload));
+  if (!just_written && h.hex_digest() != std::string(p + 24, 64)) {
     *why = "checksum mismatch";
     return false;
   }
@@ -167,7 +217,9 @@ bool load_token_cache(const std::string& path, PreparedData* out, std::string* w
     for (std::uint64_t i = 0; ok && i < n; ++i) {
       ok = offsets[i] <= offsets[i + 1] && labels[i] >= 0 && labels[i] < classes;
     }
-    for (std::uint64_t i = 0; ok && i < total; ++i) ok = ids[i] >= 0 && ids[i] < vocab;
+    for (std::uint64_t i = 0; ok && !just_written && i < total; ++i) {
+      ok = ids[i] >= 0 && ids[i] < vocab;
+    }
     if (!ok) {
       *why = std::string(names[k]) + ": an offset, label or token id out of range";
       return false;

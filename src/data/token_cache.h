@@ -10,11 +10,37 @@
 #ifndef MLTRAIN_SRC_DATA_TOKEN_CACHE_H_
 #define MLTRAIN_SRC_DATA_TOKEN_CACHE_H_
 
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mltrain/data.h"
 
 namespace mltrain {
+
+// One split's arrays for the writer; its ids may come in pieces.
+struct TokenCacheSplit {
+  std::int64_t n = 0;
+  const std::int64_t* offsets = nullptr;  // n + 1
+  const std::int64_t* labels = nullptr;   // n
+  std::vector<std::pair<const std::int32_t*, std::size_t>> ids;
+};
+
+// What an entry holds besides the splits.
+struct TokenCacheMeta {
+  const nlohmann::json* fingerprint;
+  const std::vector<std::string>* labels;
+  const Vocab* vocab;
+  const std::string* tokenizer_model;
+};
+
+// Writes an entry to `path` without building it in memory: appended to a
+// temporary file, the header (with the payload's sha256) written last,
+// then renamed into place. Not fsync'ed: an entry a crash damaged fails its
+// checksum and is rebuilt, so durability would only cost time.
+void write_token_cache(const std::string& path, const TokenCacheMeta& meta,
+                       const TokenCacheSplit (&splits)[3]);
 
 // The entry of `data` as bytes.
 std::string token_cache_bytes(const PreparedData& data);
@@ -24,8 +50,11 @@ std::string token_cache_entry(const std::string& payload);
 
 // Maps and checks an entry. Returns false and says why when it is damaged,
 // truncated or inconsistent (never trusts a byte of it before the checksum
-// and every range check passed).
-bool load_token_cache(const std::string& path, PreparedData* out, std::string* why);
+// and every range check passed). `just_written`: the entry this process has
+// just written from data it checked; the sha256 and the per-id range checks
+// are skipped (the structure is still checked).
+bool load_token_cache(const std::string& path, PreparedData* out, std::string* why,
+                      bool just_written = false);
 
 }  // namespace mltrain
 

@@ -208,6 +208,11 @@ Vocab Vocab::build(const std::vector<std::vector<std::string>>& docs, std::int64
   for (std::size_t p = 1; p < part_counts.size(); ++p) {
     for (auto& kv : part_counts[p]) counts[kv.first] += kv.second;
   }
+  return from_counts(counts, min_freq, max_vocab);
+}
+
+Vocab Vocab::from_counts(const std::unordered_map<std::string, std::int64_t>& counts,
+                         std::int64_t min_freq, std::int64_t max_vocab) {
   std::vector<std::pair<std::string, std::int64_t>> items;
   items.reserve(counts.size());
   for (auto& kv : counts) {
