@@ -6,6 +6,7 @@
 #include "mltrain/error.h"
 #include "mltrain/probe.h"
 #include "mltrain/rng.h"
+#include "models/bag.h"
 
 namespace mltrain {
 
@@ -56,7 +57,7 @@ BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
 }
 
 torch::Tensor BowClassifierImpl::forward(const Batch& b) {
-  torch::Tensor x = probe("embed", embed_(b.tokens, b.offsets));  // (B, E)
+  torch::Tensor x = probe("embed", bag_mean(embed_->weight, b.tokens, b.offsets));  // (B, E)
   if (fc1_) {
     x = probe("drop", drop_(torch::relu(probe("fc1", fc1_(x)))));  // (B, H)
     return probe("fc2", fc2_(x));                                  // (B, C)

@@ -7,6 +7,7 @@
 #include "mltrain/rng.h"
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
+#include "models/bag.h"
 
 namespace mltrain {
 namespace {
@@ -120,6 +121,39 @@ TEST(Models, CnnIgnoresPadding) {
   b.mask = torch::tensor({{true, true, true, false, false, false}});
   // Zero padding in the convolution sees the same zeros either way.
   EXPECT_TRUE(torch::allclose(m->forward(a), m->forward(b), 1e-6, 1e-6));
+}
+
+// bag_mean: LibTorch's forward, and a backward that gives LibTorch's dense
+// gradient bit for bit (the bow model's identity rests on it), for bags of
+// any size (empty ones too), repeated ids, and any thread count.
+TEST(BagMean, SameGradientAsLibTorch) {
+  const int threads = at::get_num_threads();
+  for (int trial = 0; trial < 6; ++trial) {
+    torch::manual_seed(100 + trial);
+    const std::int64_t rows = 50 + 400 * trial, dim = trial % 2 ? 64 : 13, bags = 1 + 9 * trial;
+    torch::Tensor w = torch::randn({rows, dim});
+    torch::Tensor sizes = torch::randint(0, trial < 3 ? 40 : 900, {bags}, torch::kLong);
+    torch::Tensor tokens = torch::randint(0, trial % 3 == 0 ? 7 : rows,
+                                          {sizes.sum().item<std::int64_t>()}, torch::kLong);
+    torch::Tensor offsets =
+        torch::cat({torch::zeros({1}, torch::kLong), sizes.cumsum(0)}).slice(0, 0, bags);
+    torch::Tensor up = torch::randn({bags, dim});
+
+    torch::Tensor w1 = w.clone().requires_grad_(true);
+    torch::Tensor ref = std::get<0>(torch::embedding_bag(w1, tokens, offsets, false, 1));
+    (ref * up).sum().backward();
+    for (int t : {1, 2, 3}) {
+      at::set_num_threads(t);
+      torch::Tensor w2 = w.clone().requires_grad_(true);
+      torch::Tensor out = bag_mean(w2, tokens, offsets);
+      (out * up).sum().backward();
+      EXPECT_TRUE(torch::equal(out, ref)) << "trial " << trial;
+      EXPECT_TRUE(torch::equal(w2.grad(), w1.grad()))
+          << "trial " << trial << " threads " << t << " max diff "
+          << (w2.grad() - w1.grad()).abs().max().item<float>();
+    }
+  }
+  at::set_num_threads(threads);
 }
 
 }  // namespace

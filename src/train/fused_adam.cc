@@ -1,11 +1,70 @@
 #include "train/fused_adam.h"
 
 #include <ATen/Parallel.h>
+#include <immintrin.h>
 #include <torch/utils.h>
 
 #include <cmath>
 
 namespace mltrain {
+namespace {
+
+struct AdamConsts {
+  float l2, b1, c1, b2, c2, decay, step_size, inv_sqrt_bc2, eps;
+};
+
+// One element, in the order every path below computes it.
+inline void adam_scalar(const AdamConsts& k, float* pp, const float* gp, float* mp, float* vp) {
+  const float g = *gp + k.l2 * *pp;
+  const float m = k.b1 * *mp + k.c1 * g;
+  const float v = k.b2 * *vp + k.c2 * g * g;
+  *mp = m;
+  *vp = v;
+  *pp = *pp * k.decay - k.step_size * m / (std::sqrt(v) * k.inv_sqrt_bc2 + k.eps);
+}
+
+void adam_range_scalar(const AdamConsts& k, std::int64_t begin, std::int64_t end, float* pp,
+                       const float* gp, float* mp, float* vp) {
+  for (std::int64_t i = begin; i < end; ++i) adam_scalar(k, pp + i, gp + i, mp + i, vp + i);
+}
+
+// Eight lanes at a time with the same operations in the same order: AVX's
+// add, mul, div and sqrt round each lane exactly as the scalar ones do, and
+// no multiply-add is fused (the target has no FMA), so the bits are those
+// of adam_range_scalar.
+__attribute__((target("avx2"))) void adam_range_avx2(const AdamConsts& k, std::int64_t begin,
+                                                     std::int64_t end, float* pp, const float* gp,
+                                                     float* mp, float* vp) {
+  const __m256 l2 = _mm256_set1_ps(k.l2), b1 = _mm256_set1_ps(k.b1), c1 = _mm256_set1_ps(k.c1);
+  const __m256 b2 = _mm256_set1_ps(k.b2), c2 = _mm256_set1_ps(k.c2);
+  const __m256 decay = _mm256_set1_ps(k.decay), step = _mm256_set1_ps(k.step_size);
+  const __m256 inv = _mm256_set1_ps(k.inv_sqrt_bc2), eps = _mm256_set1_ps(k.eps);
+  std::int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 p = _mm256_loadu_ps(pp + i);
+    const __m256 g = _mm256_add_ps(_mm256_loadu_ps(gp + i), _mm256_mul_ps(l2, p));
+    const __m256 m =
+        _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(mp + i)), _mm256_mul_ps(c1, g));
+    const __m256 v = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(vp + i)),
+                                   _mm256_mul_ps(_mm256_mul_ps(c2, g), g));
+    _mm256_storeu_ps(mp + i, m);
+    _mm256_storeu_ps(vp + i, v);
+    const __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(v), inv), eps);
+    _mm256_storeu_ps(
+        pp + i, _mm256_sub_ps(_mm256_mul_ps(p, decay), _mm256_div_ps(_mm256_mul_ps(step, m), den)));
+  }
+  adam_range_scalar(k, i, end, pp, gp, mp, vp);
+}
+
+using AdamRange = void (*)(const AdamConsts&, std::int64_t, std::int64_t, float*, const float*,
+                           float*, float*);
+
+AdamRange pick_adam_range() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") ? adam_range_avx2 : adam_range_scalar;
+}
+
+}  // namespace
 
 FusedAdam::FusedAdam(const std::vector<torch::Tensor>& params,
                      const torch::optim::AdamOptions& options, bool decoupled)
@@ -41,28 +100,25 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(st.step()));
       const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(st.step()));
       // p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), as LibTorch computes it.
-      const float step_size = static_cast<float>(lr / bc1);
-      const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-      const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-      const float c1 = static_cast<float>(1.0 - beta1), c2 = static_cast<float>(1.0 - beta2);
-      const float feps = static_cast<float>(eps);
-      const float l2 = decoupled_ ? 0.0f : static_cast<float>(wd);
-      const float decay = decoupled_ ? static_cast<float>(1.0 - lr * wd) : 1.0f;
+      AdamConsts k;
+      k.step_size = static_cast<float>(lr / bc1);
+      k.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+      k.b1 = static_cast<float>(beta1);
+      k.b2 = static_cast<float>(beta2);
+      k.c1 = static_cast<float>(1.0 - beta1);
+      k.c2 = static_cast<float>(1.0 - beta2);
+      k.eps = static_cast<float>(eps);
+      k.l2 = decoupled_ ? 0.0f : static_cast<float>(wd);
+      k.decay = decoupled_ ? static_cast<float>(1.0 - lr * wd) : 1.0f;
       float* pp = p.data_ptr<float>();
       const float* gp = grad.data_ptr<float>();
       float* mp = st.exp_avg().data_ptr<float>();
       float* vp = st.exp_avg_sq().data_ptr<float>();
       // Element-wise: each index is computed by exactly one thread, so the
       // result is the same for any number of threads.
+      static const AdamRange range = pick_adam_range();
       at::parallel_for(0, p.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          const float g = gp[i] + l2 * pp[i];
-          const float m = b1 * mp[i] + c1 * g;
-          const float v = b2 * vp[i] + c2 * g * g;
-          mp[i] = m;
-          vp[i] = v;
-          pp[i] = pp[i] * decay - step_size * m / (std::sqrt(v) * inv_sqrt_bc2 + feps);
-        }
+        range(k, begin, end, pp, gp, mp, vp);
       });
     }
   }

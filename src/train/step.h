@@ -18,8 +18,8 @@ namespace mltrain {
 // One optimizer step on `batch`: dropout masks keyed by (seed, step), forward
 // to logits (B, C), mean cross-entropy, backward, gradient clipping to
 // `grad_clip` (global L2 norm; 0 = off), optimizer step. Returns the loss.
-// The gradients stay in the parameters until the next step's zero_grad, so
-// that the Run can fingerprint them.
+// The gradients stay in the parameters until the next step starts, so that
+// the Run can fingerprint them.
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const Batch& batch,
                  std::uint64_t seed, std::int64_t step, double grad_clip);
 
