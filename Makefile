@@ -28,10 +28,13 @@ train: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# Every benchmark (bench/run all): against PyTorch, data at scale, fastText.
+# bench/setup installs what only the benchmarks need (fastText, GNU time).
 bench: setup
+	bench/setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLTRAIN_BUILD_BENCH=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
-	bench/run
+	bench/run all
 
 # libFuzzer targets (clang, ASan + UBSan) on the config loader, the data
 # readers, the run records and the checkpoint reader, FUZZ_SECONDS each.

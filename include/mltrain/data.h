@@ -212,6 +212,13 @@ constexpr const char* kTokenizerCodeVersion = "1";
 // id and label in range) before use; a damaged or stale one is reported in
 // one warning line and rebuilt. data.json's "token_cache" says whether it
 // was hit. Fine-tuning (a given vocabulary, labels or model) bypasses it.
+//
+// Preparation is one streaming pass per file: blocks of whole records are
+// read (and gunzipped and hashed) ahead while the previous block is parsed,
+// tokenized and counted on runtime.num_workers threads; texts are dropped
+// once encoded, so memory holds the token ids (4 bytes a token) and a few
+// blocks of text, not the corpus. The vocabulary and every id depend only on
+// the data and settings, never on the thread count or where blocks are cut.
 PreparedData prepare_data(const Config& cfg, const Vocab* vocab = nullptr,
                           const std::vector<std::string>* labels = nullptr,
                           const std::string* sp_model = nullptr);

@@ -1,5 +1,6 @@
 // prepare_data: files -> examples -> tokens -> vocabulary -> encoded splits.
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -114,6 +115,7 @@ class SplitReader {
         out.labels.insert(out.labels.end(), piece.labels.begin(), piece.labels.end());
         out.rows += static_cast<std::int64_t>(piece.lengths.size());
         out.file.repaired_utf8_rows += piece.repaired;
+        piece.ids.shrink_to_fit();  // pieces are kept: no spare capacity
         out.ids.push_back(std::move(piece.ids));
         out.slot.push_back(static_cast<int>(p));
         out.piece_rows.push_back(piece.lengths.size());
@@ -365,6 +367,16 @@ nlohmann::json sentencepiece_model(const Config& cfg, const std::string& train_p
   return record;
 }
 
+// Hands memory freed by preparation back to the OS. ml-train's main keeps
+// freed memory in the process (training reuses the same buffers every step);
+// the encoded pieces, once in the cache entry or copied, are not reused, and
+// keeping them would count the ids twice once the entry is mapped.
+void release_free_memory() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
+}
+
 // Every split read, tokenized and encoded, before it becomes a PreparedData
 // (mapped from the token cache, or owning its arrays).
 struct Streamed {
@@ -443,9 +455,15 @@ PreparedData to_owned(Streamed s) {
     StreamedSplit& from = s.splits[k];
     std::vector<std::int32_t> ids;
     ids.reserve(static_cast<std::size_t>(from.offsets.back()));
+    std::size_t freed = 0;
     for (auto& piece : from.ids) {
       ids.insert(ids.end(), piece.begin(), piece.end());
+      freed += piece.size() * sizeof(std::int32_t);
       std::vector<std::int32_t>().swap(piece);
+      if (freed > (std::size_t{128} << 20)) {  // so the copy never holds the ids twice
+        release_free_memory();
+        freed = 0;
+      }
     }
     *splits[k] = EncodedSplit::owned(names[k], std::move(from.offsets), std::move(ids),
                                      std::move(from.labels));
@@ -541,6 +559,7 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
     write_streamed(file, fresh);
     nlohmann::json fingerprint = std::move(fresh.fingerprint);
     fresh = Streamed();  // the arrays go before the mapping comes
+    release_free_memory();
     std::string why;
     if (load_token_cache(file, &out, &why, /*just_written=*/true)) {
       out.fingerprint = std::move(fingerprint);
@@ -556,6 +575,7 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   if (!mapped) {
     if (fresh.fingerprint.is_null()) fresh = prepare_streamed(cfg, nullptr, nullptr, nullptr);
     out = to_owned(std::move(fresh));
+    release_free_memory();
   }
   out.fingerprint["token_cache"] = {{"file", json_text_or_bytes(file)}, {"hit", false}};
   out.seconds = seconds();
