@@ -16,6 +16,7 @@
 #include "core/hash.h"
 #include "core/parallel.h"
 #include "core/paths.h"
+#include "data/prepare.h"
 #include "data/record_stream.h"
 #include "data/token_cache.h"
 #include "mltrain/data.h"
@@ -62,8 +63,10 @@ class SplitReader {
   // vocab/labels null: counted into per-thread dictionaries (the training
   // split), mapped to final ids by finish_counting().
   SplitReader(const Config& cfg, const Tokenizer& tok, const Vocab* vocab,
-              const std::vector<std::string>* labels, std::string labels_from, int threads)
-      : cfg_(cfg),
+              const std::vector<std::string>* labels, std::string labels_from, int threads,
+              std::size_t block_bytes)
+      : block_bytes_(block_bytes),
+        cfg_(cfg),
         tok_(tok),
         vocab_(vocab),
         labels_(labels),
@@ -76,7 +79,7 @@ class SplitReader {
     out.file.path = path;
     out.file.format = resolve_format(path, cfg_.data.format);
     const char delim = format_delim(out.file.format);
-    RecordStream in(path, out.file.format);
+    RecordStream in(path, out.file.format, block_bytes_);
     std::vector<std::string> header;
     // The next block is read (and gunzipped, and hashed) while this one is
     // parsed and encoded.
@@ -235,6 +238,7 @@ class SplitReader {
     }
   }
 
+  std::size_t block_bytes_;
   const Config& cfg_;
   const Tokenizer& tok_;
   const Vocab* vocab_;
@@ -388,7 +392,8 @@ struct Streamed {
 };
 
 Streamed prepare_streamed(const Config& cfg, const Vocab* vocab,
-                          const std::vector<std::string>* labels, const std::string* sp_model) {
+                          const std::vector<std::string>* labels, const std::string* sp_model,
+                          std::size_t block_bytes = kPrepareBlockBytes) {
   const DataConfig& d = cfg.data;
   Streamed out;
   // Relative paths not found in the working directory are looked up in the
@@ -405,7 +410,7 @@ Streamed prepare_streamed(const Config& cfg, const Vocab* vocab,
   const std::string labels_from =
       labels != nullptr ? "the labels of the run model.init_from fine-tunes" : "the training split";
   {
-    SplitReader train(cfg, tok, vocab, labels, labels_from, threads);
+    SplitReader train(cfg, tok, vocab, labels, labels_from, threads, block_bytes);
     out.splits[0] = train.read(train_path);
     if (vocab != nullptr) out.vocab = *vocab;
     if (labels != nullptr) out.label_names = *labels;
@@ -415,7 +420,7 @@ Streamed prepare_streamed(const Config& cfg, const Vocab* vocab,
     fail_usage(d.train_path + ": needs at least two distinct labels, found " +
                std::to_string(out.label_names.size()));
   }
-  SplitReader known(cfg, tok, &out.vocab, &out.label_names, labels_from, threads);
+  SplitReader known(cfg, tok, &out.vocab, &out.label_names, labels_from, threads, block_bytes);
   out.splits[1] = known.read(require_data_file(d.val_path));
   const bool has_test = !d.test_path.empty();
   if (has_test) out.splits[2] = known.read(require_data_file(d.test_path));
@@ -485,6 +490,12 @@ void write_streamed(const std::string& file, const Streamed& s) {
 }
 
 }  // namespace
+
+PreparedData prepare_uncached(const Config& cfg, std::size_t block_bytes) {
+  PreparedData out = to_owned(prepare_streamed(cfg, nullptr, nullptr, nullptr, block_bytes));
+  release_free_memory();
+  return out;
+}
 
 void EncodedSplit::add(const std::vector<std::int32_t>& ids, std::int64_t label) {
   if (mapped_) throw std::logic_error("EncodedSplit::add on a view");

@@ -34,7 +34,7 @@ class RecordStream {
   // format: jsonl|csv|tsv (resolved). Throws Error naming path when the file
   // is missing, a directory or unreadable.
   RecordStream(const std::string& path, const std::string& format,
-               std::size_t block_bytes = std::size_t{8} << 20);
+               std::size_t block_bytes = std::size_t{8} << 20);  // see kPrepareBlockBytes
   ~RecordStream();
   RecordStream(const RecordStream&) = delete;
   RecordStream& operator=(const RecordStream&) = delete;
