@@ -86,10 +86,14 @@ class BowClassifierImpl : public ClassifierImpl {
 // Embedding -> num_layers x (Conv1d k=3 + ReLU) -> masked max-pool -> Linear.
 class CnnClassifierImpl : public ClassifierImpl {
  public:
-  CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes);
+  // fixed: convolutions whose weight and bias gradients are summed in a fixed
+  // split (models/fixed.h; make_classifier sets it for deterministic runs).
+  CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes,
+                    bool fixed = false);
   torch::Tensor forward(const Batch& batch) override;
 
  private:
+  bool fixed_;
   torch::nn::Embedding embed_{nullptr};
   torch::nn::ModuleList convs_;
   std::vector<std::string> conv_names_;  // "convs.0", ... for the probes
@@ -106,15 +110,22 @@ class EncoderLayerImpl : public torch::nn::Module {
  public:
   // drops: the layer's four dropout sites (attention weights, attention
   // output, feed-forward inner, feed-forward output). name: the layer's
-  // module path ("layers.0"), for its probes (probe.h).
+  // module path ("layers.0"), for its probes (probe.h). fixed: layer norms
+  // whose weight and bias gradients are summed over rows in a fixed split
+  // (models/fixed.h: the same bits for any intra-op thread count; used with
+  // `deterministic: true`).
   EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
-                   std::vector<StreamDropout> drops, std::string name = "layer");
+                   std::vector<StreamDropout> drops, std::string name = "layer",
+                   bool fixed = false);
   // x: (B, T, E); pad: (B, 1, 1, T) float, 0 for tokens and -inf for
   // padding. Returns (B, T, E).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pad);
 
  private:
+  torch::Tensor norm(torch::nn::LayerNorm& n, const torch::Tensor& x);
+
   std::int64_t heads_;
+  bool fixed_;
   std::vector<StreamDropout> drops_;
   // Probe names ("layers.0.self_attn", ...), built once: forward is hot.
   std::string attn_name_, norm1_name_, ff1_name_, ff2_name_, norm2_name_;
@@ -127,8 +138,9 @@ TORCH_MODULE(EncoderLayer);
 // (num_heads, feed-forward hidden_dim) -> masked mean pool -> Linear.
 class TransformerClassifierImpl : public ClassifierImpl {
  public:
+  // fixed: see EncoderLayerImpl (make_classifier sets it for deterministic runs).
   TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes,
-                            std::int64_t max_len);
+                            std::int64_t max_len, bool fixed = false);
   torch::Tensor forward(const Batch& batch) override;
 
  private:

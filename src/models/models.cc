@@ -7,6 +7,7 @@
 #include "mltrain/probe.h"
 #include "mltrain/rng.h"
 #include "models/bag.h"
+#include "models/fixed.h"
 
 namespace mltrain {
 
@@ -67,7 +68,8 @@ torch::Tensor BowClassifierImpl::forward(const Batch& b) {
 }
 
 CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
-                                     std::int64_t classes) {
+                                     std::int64_t classes, bool fixed)
+    : fixed_(fixed) {
   embed_ = register_module(
       "embed", nn::Embedding(nn::EmbeddingOptions(vocab, cfg.embed_dim).padding_idx(Vocab::kPad)));
   convs_ = register_module("convs", nn::ModuleList());
@@ -84,8 +86,9 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
   torch::Tensor x = probe("embed", embed_(b.tokens)).transpose(1, 2);  // (B, E, T)
   std::size_t l = 0;
   for (const auto& m : *convs_) {
-    x = probe(conv_names_[l++],
-              torch::relu(m->as<nn::Conv1d>()->forward(x)));  // (B, H, T)
+    auto* conv = m->as<nn::Conv1d>();
+    x = probe(conv_names_[l++], torch::relu(fixed_ ? conv1d_fixed(x, conv->weight, conv->bias)
+                                                   : conv->forward(x)));  // (B, H, T)
   }
   // Padding positions must not win the max.
   x = x.masked_fill(b.mask.logical_not().unsqueeze(1), -1e9);  // (B, H, T)
@@ -94,8 +97,9 @@ torch::Tensor CnnClassifierImpl::forward(const Batch& b) {
 }
 
 EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::int64_t ff,
-                                   std::vector<StreamDropout> drops, std::string name)
+                                   std::vector<StreamDropout> drops, std::string name, bool fixed)
     : heads_(heads),
+      fixed_(fixed),
       drops_(std::move(drops)),
       attn_name_(name + ".self_attn"),
       norm1_name_(name + ".norm1"),
@@ -113,6 +117,10 @@ EncoderLayerImpl::EncoderLayerImpl(std::int64_t dim, std::int64_t heads, std::in
   norm2_ = register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({dim})));
 }
 
+torch::Tensor EncoderLayerImpl::norm(torch::nn::LayerNorm& n, const torch::Tensor& x) {
+  return fixed_ ? layer_norm_fixed(x, n->weight, n->bias, n->options.eps()) : n->forward(x);
+}
+
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& pad) {
   const std::int64_t B = x.size(0), T = x.size(1), E = x.size(2), H = heads_, D = E / H;
   // (B, T, 3E) -> 3 x (B*H, T, D)
@@ -128,14 +136,15 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                         .transpose(1, 2)
                         .reshape({B, T, E});  // (B, T, E)
   y = probe(attn_name_, out_(y));
-  torch::Tensor h = probe(norm1_name_, norm1_(x + drops_[1](y)));
+  torch::Tensor h = probe(norm1_name_, norm(norm1_, x + drops_[1](y)));
   torch::Tensor f = probe(ff1_name_, torch::relu(ff1_(h)));
   f = probe(ff2_name_, ff2_(drops_[2](f)));
-  return probe(norm2_name_, norm2_(h + drops_[3](f)));
+  return probe(norm2_name_, norm(norm2_, h + drops_[3](f)));
 }
 
 TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
-                                                     std::int64_t classes, std::int64_t max_len) {
+                                                     std::int64_t classes, std::int64_t max_len,
+                                                     bool fixed) {
   embed_ = register_module(
       "embed", nn::Embedding(nn::EmbeddingOptions(vocab, cfg.embed_dim).padding_idx(Vocab::kPad)));
   pos_ = register_module("pos", nn::Embedding(max_len, cfg.embed_dim));
@@ -144,7 +153,7 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
     std::vector<StreamDropout> drops;
     for (int d = 0; d < 4; ++d) drops.push_back(make_dropout(cfg.dropout));
     layers_->push_back(EncoderLayer(cfg.embed_dim, cfg.num_heads, cfg.hidden_dim, drops,
-                                    "layers." + std::to_string(l)));
+                                    "layers." + std::to_string(l), fixed));
   }
   drop_ = register_module("drop", make_dropout(cfg.dropout));
   fc_ = register_module("fc", nn::Linear(cfg.embed_dim, classes));
@@ -169,10 +178,12 @@ std::shared_ptr<ClassifierImpl> make_classifier(const Config& cfg, std::int64_t 
                                                 std::int64_t classes) {
   const std::string& arch = cfg.model.arch;
   if (arch == "bow") return std::make_shared<BowClassifierImpl>(cfg.model, vocab, classes);
-  if (arch == "cnn") return std::make_shared<CnnClassifierImpl>(cfg.model, vocab, classes);
+  if (arch == "cnn") {
+    return std::make_shared<CnnClassifierImpl>(cfg.model, vocab, classes, cfg.deterministic);
+  }
   if (arch == "transformer") {
     return std::make_shared<TransformerClassifierImpl>(cfg.model, vocab, classes,
-                                                       cfg.tokenizer.max_len);
+                                                       cfg.tokenizer.max_len, cfg.deterministic);
   }
   fail_usage("key 'model.arch': unknown architecture \"" + arch + "\"");
 }

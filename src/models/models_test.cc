@@ -8,6 +8,7 @@
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
 #include "models/bag.h"
+#include "models/fixed.h"
 
 namespace mltrain {
 namespace {
@@ -151,6 +152,46 @@ TEST(BagMean, SameGradientAsLibTorch) {
       EXPECT_TRUE(torch::equal(w2.grad(), w1.grad()))
           << "trial " << trial << " threads " << t << " max diff "
           << (w2.grad() - w1.grad()).abs().max().item<float>();
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+// The fixed-split layer norm and convolution: LibTorch's forward and input
+// gradient bit for bit, parameter gradients equal to LibTorch's up to float
+// rounding, and the same bits for 1, 2 and 3 threads.
+TEST(FixedSplit, LayerNormAndConv1dMatchLibTorchAndIgnoreThreads) {
+  const int threads = at::get_num_threads();
+  torch::manual_seed(7);
+  torch::Tensor x = torch::randn({6, 300, 24});  // 1800 rows: many chunks
+  torch::Tensor up = torch::randn({6, 300, 24});
+  torch::Tensor xc = torch::randn({5, 12, 700});  // (B, I, T) for the convolution
+  torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({24}));
+  torch::nn::Conv1d conv(torch::nn::Conv1dOptions(12, 10, 3).padding(1));
+  torch::Tensor upc = torch::randn({5, 10, 700});
+  auto grads = [&](bool fixed) {
+    torch::Tensor a = x.clone().requires_grad_(true), c = xc.clone().requires_grad_(true);
+    ln->zero_grad();
+    conv->zero_grad();
+    torch::Tensor y = fixed ? layer_norm_fixed(a, ln->weight, ln->bias, 1e-5) : ln(a);
+    torch::Tensor z = fixed ? conv1d_fixed(c, conv->weight, conv->bias) : conv(c);
+    ((y * up).sum() + (z * upc).sum()).backward();
+    return std::vector<torch::Tensor>{
+        y.detach(), a.grad(), ln->weight.grad().clone(),   ln->bias.grad().clone(),
+        z.detach(), c.grad(), conv->weight.grad().clone(), conv->bias.grad().clone()};
+  };
+  at::set_num_threads(1);
+  const auto ref = grads(false);
+  const auto one = grads(true);
+  for (std::size_t i : {0u, 1u, 4u}) EXPECT_TRUE(torch::equal(one[i], ref[i])) << i;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(one[i], ref[i], 1e-4, 1e-4)) << i;
+  }
+  for (int t : {2, 3}) {
+    at::set_num_threads(t);
+    const auto got = grads(true);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::equal(got[i], one[i])) << "threads " << t << " tensor " << i;
     }
   }
   at::set_num_threads(threads);
