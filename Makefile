@@ -60,7 +60,7 @@ sanitize: setup
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLTRAIN_SANITIZE=thread \
 	  -DMLTRAIN_BUILD_EXAMPLES=OFF
 	cmake --build build-tsan -j $(JOBS) --target core_tests torch_tests experiment_tests
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 	  ctest --output-on-failure \
 	  -R 'LoaderInvariance|Loader\.|RunChild|Run\.|PrepareData|RecordStream|TokenCache|BagMean|FusedAdam'
 
