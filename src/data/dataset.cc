@@ -127,10 +127,7 @@ class SplitReader {
     out.file.gzip = in.gzip();
     out.file.sha256 = in.sha256();
     out.file.bytes = in.bytes();
-    if (out.rows == 0) {
-      if (delim != '\0' && header.empty()) fail_usage(path + ": empty file, expected a header row");
-      fail_usage(path + ": no rows");
-    }
+    if (out.rows == 0) fail_no_rows(path, delim, header);
     return out;
   }
 
@@ -170,7 +167,7 @@ class SplitReader {
     std::vector<std::size_t> first_row(split->ids.size());
     for (std::size_t k = 0; k < split->ids.size(); ++k) {
       first_row[k] = row;
-      row += pieces_rows(*split, k);
+      row += split->piece_rows[k];
     }
     parallel_ranges(split->ids.size(), parallel_parts(split->ids.size(), threads_, 1),
                     [&](std::size_t begin, std::size_t end, int) {
@@ -181,7 +178,7 @@ class SplitReader {
                             id = ids[s][static_cast<std::size_t>(id)];
                         }
                         if (labels_ == nullptr) {
-                          const std::size_t n = pieces_rows(*split, k);
+                          const std::size_t n = split->piece_rows[k];
                           for (std::size_t i = first_row[k]; i < first_row[k] + n; ++i) {
                             split->labels[i] =
                                 label_ids[s][static_cast<std::size_t>(split->labels[i])];
@@ -193,8 +190,6 @@ class SplitReader {
   }
 
  private:
-  static std::size_t pieces_rows(const StreamedSplit& s, std::size_t k) { return s.piece_rows[k]; }
-
   void encode_piece(const std::string& path, const std::string& format, std::string_view text,
                     std::int64_t first_line, const std::vector<std::string>& header, int slot,
                     Piece* out) {
@@ -248,20 +243,19 @@ class SplitReader {
   std::vector<Dictionary> dicts_;
 };
 
+// The absolute path of a file that was read, for data.json (the directory
+// may not be UTF-8).
+nlohmann::json resolved_json(const std::string& path) {
+  char real[PATH_MAX];
+  return json_text_or_bytes(::realpath(path.c_str(), real) ? real : path);
+}
+
 // `path` as the config wrote it; f.path is the file that was read.
 nlohmann::json file_json(const std::string& split, const std::string& path, const TextFile& f,
                          std::int64_t rows) {
-  char real[PATH_MAX];
-  const std::string resolved = ::realpath(f.path.c_str(), real) ? real : f.path;
-  return {{"split", split},
-          {"path", path},
-          {"resolved", json_text_or_bytes(resolved)},  // the directory may not be UTF-8
-          {"format", f.format},
-          {"gzip", f.gzip},
-          {"sha256", f.sha256},
-          {"bytes", f.bytes},
-          {"rows", rows},
-          {"repaired_utf8_rows", f.repaired_utf8_rows}};
+  return {{"split", split},     {"path", path},   {"resolved", resolved_json(f.path)},
+          {"format", f.format}, {"gzip", f.gzip}, {"sha256", f.sha256},
+          {"bytes", f.bytes},   {"rows", rows},   {"repaired_utf8_rows", f.repaired_utf8_rows}};
 }
 
 // runtime.cache_dir, or <output_dir>/.cache (hidden: the output directory lists runs).
@@ -275,10 +269,14 @@ std::string tokenizer_cache(const Config& cfg) { return join_path(cache_root(cfg
 
 // The token cache entry for cfg's data and tokenizer settings: everything
 // the encoded splits depend on, nothing they do not (runtime, model, seed).
-std::string token_cache_file(const Config& cfg, const std::vector<std::string>& paths) {
+// `sha256s` gets the data files' hashes the key was made of ("" for none).
+std::string token_cache_file(const Config& cfg, const std::vector<std::string>& paths,
+                             std::vector<std::string>* sha256s) {
   nlohmann::json files = nlohmann::json::array();
-  for (const auto& p : paths)
-    files.push_back(p.empty() ? nlohmann::json() : nlohmann::json(sha256_file(p)));
+  for (const auto& p : paths) {
+    sha256s->push_back(p.empty() ? std::string() : sha256_file(p));
+    files.push_back(p.empty() ? nlohmann::json() : nlohmann::json(sha256s->back()));
+  }
   nlohmann::json tokenizer = cfg.to_json()["tokenizer"];
   if (!cfg.tokenizer.sp_model.empty()) {
     tokenizer["sp_model_sha256"] = sha256_file(require_data_file(cfg.tokenizer.sp_model));
@@ -301,9 +299,7 @@ void rename_files(const DataConfig& d, nlohmann::json* fingerprint) {
     const std::string split = f.value("split", "");
     const int k = split == "train" ? 0 : split == "val" ? 1 : 2;
     f["path"] = paths[k];
-    char real[PATH_MAX];
-    const std::string found = require_data_file(paths[k]);
-    f["resolved"] = json_text_or_bytes(::realpath(found.c_str(), real) ? real : found);
+    f["resolved"] = resolved_json(require_data_file(paths[k]));
   }
 }
 
@@ -542,9 +538,12 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
     out.seconds = seconds();
     return out;
   }
+  std::vector<std::string> key_sha256;
   const std::string file =
-      token_cache_file(cfg, {require_data_file(d.train_path), require_data_file(d.val_path),
-                             d.test_path.empty() ? std::string() : require_data_file(d.test_path)});
+      token_cache_file(cfg,
+                       {require_data_file(d.train_path), require_data_file(d.val_path),
+                        d.test_path.empty() ? std::string() : require_data_file(d.test_path)},
+                       &key_sha256);
   PreparedData out;
   if (path_exists(file)) {
     std::string why;
@@ -566,6 +565,14 @@ PreparedData prepare_data(const Config& cfg, const Vocab* vocab,
   // cache that cannot be written costs speed, not the run.
   bool mapped = false;
   try {
+    // The files were hashed for the key and again as they were read: a file
+    // that changed in between must not be cached under its old content.
+    for (int k = 0; k < 3; ++k) {
+      const std::string& read = fresh.splits[k].file.sha256;
+      if (!read.empty() && read != key_sha256[static_cast<std::size_t>(k)]) {
+        fail_usage(fresh.splits[k].file.path + " changed while it was being read");
+      }
+    }
     make_dirs(join_path(cache_root(cfg), "tokens"));
     write_streamed(file, fresh);
     nlohmann::json fingerprint = std::move(fresh.fingerprint);

@@ -437,6 +437,8 @@ std::vector<std::size_t> split_records(std::string_view text, char delim, int pa
 // ---- the stream -------------------------------------------------------------
 
 struct RecordStream::Inflate {
+  static constexpr std::size_t kOut = std::size_t{4} << 20;
+  std::unique_ptr<char[]> out;  // inflate's output, appended to pending_
   z_stream z{};
   bool open = false;
   bool member_done = false;  // the last member ended (more may follow)
@@ -461,14 +463,13 @@ RecordStream::~RecordStream() {
 
 bool RecordStream::fill() {
   if (eof_) return false;
-  constexpr std::size_t kChunk = std::size_t{1} << 20;
-  std::string raw(kChunk, '\0');
-  const std::size_t got = std::fread(&raw[0], 1, kChunk, file_);
-  if (got < kChunk && std::ferror(file_)) {
+  if (!raw_) raw_ = std::make_unique<char[]>(kReadChunk);
+  char* raw = raw_.get();
+  const std::size_t got = std::fread(raw, 1, kReadChunk, file_);
+  if (got < kReadChunk && std::ferror(file_)) {
     fail_usage(path_ + ": read error: " + std::strerror(errno));
   }
-  raw.resize(got);
-  hash_.update(raw.data(), got);
+  hash_.update(raw, got);
   raw_bytes_ += got;
   if (!started_) {
     started_ = true;
@@ -487,14 +488,15 @@ bool RecordStream::fill() {
     return false;
   }
   if (!gzip_) {
-    pending_ += raw;
+    pending_.append(raw, got);
     return true;
   }
   Inflate& f = *z_;
   if (f.finished) return true;
-  f.z.next_in = reinterpret_cast<Bytef*>(&raw[0]);
+  f.z.next_in = reinterpret_cast<Bytef*>(raw);
   f.z.avail_in = static_cast<uInt>(got);
-  std::string out(std::size_t{4} << 20, '\0');
+  if (!f.out) f.out = std::make_unique<char[]>(Inflate::kOut);
+  char* out = f.out.get();
   while (f.z.avail_in > 0) {
     if (f.member_done) {
       // Another member follows, or trailing bytes that gzread ignores too.
@@ -506,10 +508,10 @@ bool RecordStream::fill() {
         break;
       }
     }
-    f.z.next_out = reinterpret_cast<Bytef*>(&out[0]);
-    f.z.avail_out = static_cast<uInt>(out.size());
+    f.z.next_out = reinterpret_cast<Bytef*>(out);
+    f.z.avail_out = static_cast<uInt>(Inflate::kOut);
     const int rc = inflate(&f.z, Z_NO_FLUSH);
-    pending_.append(out.data(), out.size() - f.z.avail_out);
+    pending_.append(out, Inflate::kOut - f.z.avail_out);
     if (rc == Z_STREAM_END) {
       f.member_done = true;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -542,6 +544,11 @@ bool RecordStream::next(RecordBlock* block) {
 }
 
 // ---- parsing ----------------------------------------------------------------
+
+void fail_no_rows(const std::string& path, char delim, const std::vector<std::string>& header) {
+  if (delim != '\0' && header.empty()) fail_usage(path + ": empty file, expected a header row");
+  fail_usage(path + ": no rows");
+}
 
 std::size_t parse_header(const std::string& path, char delim, std::string_view text,
                          std::vector<std::string>* header, std::int64_t* next_line) {
@@ -610,12 +617,7 @@ TextFile read_examples(const std::string& path, const std::string& format,
     out.sha256 = in.sha256();
     out.bytes = in.bytes();
   }
-  if (out.rows.empty()) {
-    if (out.format == "csv" || out.format == "tsv") {
-      if (header.empty()) fail_usage(path + ": empty file, expected a header row");
-    }
-    fail_usage(path + ": no rows");
-  }
+  if (out.rows.empty()) fail_no_rows(path, format_delim(out.format), header);
   return out;
 }
 

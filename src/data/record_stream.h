@@ -66,6 +66,8 @@ class RecordStream {
   std::uint64_t raw_bytes_ = 0;
   std::int64_t next_line_ = 1;
   std::string pending_;  // decoded bytes not handed out yet
+  static constexpr std::size_t kReadChunk = std::size_t{1} << 20;
+  std::unique_ptr<char[]> raw_;  // the file's bytes, a chunk at a time
 };
 
 // The offset just past the last record that ends in text[0, n) at a newline
@@ -101,6 +103,11 @@ void parse_jsonl_row(const std::string& path, std::string_view row, std::int64_t
 // false for anything else (a bad row, or one it leaves to the reference).
 bool parse_jsonl_row_fast(std::string_view row, const std::string& text_field,
                           const std::string& label_field, bool require_label, Example* ex);
+
+// The error for a file that gave no rows: an empty CSV/TSV has no header
+// (delim as format_delim gives it).
+[[noreturn]] void fail_no_rows(const std::string& path, char delim,
+                               const std::vector<std::string>& header);
 
 // For CSV/TSV: reads the header record at the start of the file's first
 // block (after a UTF-8 BOM) into *header; returns the offset after it and

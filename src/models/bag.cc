@@ -63,17 +63,15 @@ class BagMean : public torch::autograd::Function<BagMean> {
     // its (unstable, deterministic) std::sort of (id, position) by id decides
     // the order of a row's occurrences, and with it the float sums.
     std::vector<std::pair<std::int64_t, std::int64_t>> keyed(static_cast<std::size_t>(n));
-    for (std::int64_t j = 0; j < n; ++j) keyed[static_cast<std::size_t>(j)] = {tok[j], j};
-    std::sort(keyed.begin(), keyed.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-    for (std::int64_t j = 0; j < n; ++j)
-      order[static_cast<std::size_t>(j)] = keyed[static_cast<std::size_t>(j)].second;
-    std::vector<std::int64_t> start(static_cast<std::size_t>(rows) + 1, 0);
     for (std::int64_t j = 0; j < n; ++j) {
       TORCH_CHECK(tok[j] >= 0 && tok[j] < rows, "bag_mean: token id out of range");
-      ++start[static_cast<std::size_t>(tok[j]) + 1];
+      keyed[static_cast<std::size_t>(j)] = {tok[j], j};
     }
+    std::sort(keyed.begin(), keyed.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Row v's occurrences are keyed[start[v], start[v + 1]).
+    std::vector<std::int64_t> start(static_cast<std::size_t>(rows) + 1, 0);
+    for (const auto& kv : keyed) ++start[static_cast<std::size_t>(kv.first) + 1];
     for (std::int64_t v = 0; v < rows; ++v) start[v + 1] += start[v];
     // Every row is written by the one thread that owns it: zeros, then its
     // occurrences (one pass over the gradient instead of a memset and then
@@ -86,7 +84,7 @@ class BagMean : public torch::autograd::Function<BagMean> {
       for (std::int64_t v = begin; v < end; ++v) {
         std::fill(out + v * dim, out + (v + 1) * dim, 0.0f);
         for (std::int64_t k = start[v]; k < start[v + 1]; ++k) {
-          const std::int32_t b = bag_of[static_cast<std::size_t>(order[k])];
+          const std::int32_t b = bag_of[static_cast<std::size_t>(keyed[k].second)];
           axpy(dim, scale[static_cast<std::size_t>(b)], g + b * dim, out + v * dim);
         }
       }

@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "mltrain/state_hash.h"
 #include "run/checkpoint.h"
+#include "train/step.h"
 
 namespace mltrain {
 namespace {
@@ -134,6 +135,33 @@ TEST(FusedAdam, BitsOfTheElementwiseFormula) {
       }
     }
   }
+}
+
+// train_step drops gradients instead of zeroing them; a parameter the loss
+// does not reach must still get zeros, as zero_grad gave it, so that the
+// optimizer updates it as before (here: L2 weight decay shrinks it).
+class OneUnusedParameter : public ClassifierImpl {
+ public:
+  OneUnusedParameter() {
+    fc_ = register_module("fc", torch::nn::Linear(3, 2));
+    unused_ = register_parameter("unused", torch::ones({4}));
+  }
+  torch::Tensor forward(const Batch& b) override { return fc_(b.tokens.to(torch::kFloat)); }
+  torch::nn::Linear fc_{nullptr};
+  torch::Tensor unused_;
+};
+
+TEST(TrainStep, AParameterTheLossMissesGetsZerosNotNothing) {
+  torch::manual_seed(1);
+  OneUnusedParameter model;
+  FusedAdam opt(model.parameters(), torch::optim::AdamOptions(0.1).weight_decay(0.5), false);
+  Batch b;
+  b.tokens = torch::randint(0, 5, {4, 3}, torch::kLong);
+  b.labels = torch::tensor({0, 1, 1, 0}, torch::kLong);
+  for (int step = 1; step <= 3; ++step) train_step(model, opt, b, 42, step, 0.0);
+  ASSERT_TRUE(model.unused_.grad().defined());
+  EXPECT_TRUE(torch::equal(model.unused_.grad(), torch::zeros({4})));
+  EXPECT_LT(model.unused_.max().item<float>(), 1.0f);  // weight decay moved it
 }
 
 }  // namespace
