@@ -291,13 +291,20 @@ Run Run::open(const json& identity, const RunOptions& options) {
       r.control.checkpoint_every > 0 ? r.control.checkpoint_every : options.checkpoint_every;
 
   r.fresh = !path_exists(r.dir);
+  // From the first byte written to the run directory, SIGINT/SIGTERM are
+  // remembered and stop the run cleanly at its first step: a signal must
+  // not end the process half-way through writing config.json, env.json,
+  // data.json and run.json (the default action would).
+  r.signals->install();
   make_dirs(r.dir);
   if (!r.lock.try_lock(r.path(layout::kLock))) {
     if (!options.wait_for_lock) {
       fail_usage(r.dir + ": another process is training this run; wait for it to finish");
     }
     std::cerr << "ml-train: run " << r.run_id << " is being trained by another process; waiting\n";
+    r.signals->restore();  // waiting writes nothing: Ctrl-C ends it at once
     r.lock.lock(r.path(layout::kLock));
+    r.signals->install();
   }
   const std::string config_path = r.path(layout::kConfig);
   if (path_exists(config_path) && read_file(config_path) != r.canonical) {
@@ -328,6 +335,7 @@ Run Run::open(const json& identity, const RunOptions& options) {
                  summary["run_id"].get<std::string>() + " but config.json is run " + r.run_id +
                  " (edited by hand?); move the directory away");
     }
+    r.signals->restore();  // nothing to train, nothing more to write
     if (!options.rerun) {
       r.completed = true;
       r.summary = summary;
@@ -413,7 +421,6 @@ Run Run::open(const json& identity, const RunOptions& options) {
               << "; this run is deliberately wrong\n";
   }
   r.uncaught = std::uncaught_exceptions();
-  r.signals->install();
   return Run(std::move(impl));
 }
 

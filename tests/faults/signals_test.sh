@@ -25,9 +25,14 @@ for sig in INT TERM KILL; do
       [ "$(grep -c "^ml-train: error: " err.txt)" -eq 1 ] || { cat err.txt; fail "train SIG$sig: lines"; }
       [ "$(json_get "$(ls -d "$out"/*/)/run.json" status)" = interrupted ] || fail "train SIG$sig: status"
     elif [ "$RC" -ne 0 ] && [ "$sig" != KILL ]; then
-      # Only before the run started (reading data) does the signal's default
-      # action end the process, and then no run directory exists yet.
-      [ ! -e "$out" ] || [ -z "$(ls "$out")" ] || { cat err.txt; fail "train SIG$sig: died mid-run"; }
+      # Only before the run started (reading data: no run directory yet) or
+      # after it completed (nothing left to write) does the signal's default
+      # action end the process.
+      if [ -e "$out" ] && [ -n "$(ls "$out")" ] &&
+        [ "$(json_get "$(ls -d "$out"/*/)/run.json" status 2>/dev/null)" != completed ]; then
+        cat err.txt
+        fail "train SIG$sig: died mid-run"
+      fi
     fi
     no_orphans "train SIG$sig"
     outcome "train SIG$sig resumed" "$ML_TRAIN" "${cfg[@]}" runtime.output_dir="$out"
