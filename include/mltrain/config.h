@@ -84,14 +84,17 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
   X(warmup_steps, Int, 0, 0, kConfigIntMax, "", Always, "linear warm-up steps") \
   X(step_size, Int, 1, 1, 100000, "", Always, "step scheduler: epochs between decays") \
   X(gamma, Float, 0.5, 0, 1, "", Always, "step scheduler: decay factor") \
-  X(token_dropout, Float, 0.0, 0, 0.99, "", Always, "per-token drop probability while training")
+  X(token_dropout, Float, 0.0, 0, 0.99, "", Always, "per-token drop probability while training") \
+  X(grad_shards, Int, 1, 1, 4096, "", IfSet, "the batch is split into this many gradient shards, summed in shard order; any number of ranks up to it gives the same bits")
 
 #define MLTRAIN_CONFIG_RUNTIME(X) \
   X(output_dir, String, "runs", 0, 0, "", Always, "runs go to <output_dir>/<run_id>/") \
   X(cache_dir, OptString, "", 0, 0, "", Always, "trained tokenizers and encoded data are kept here; null = <output_dir>/.cache") \
   X(token_cache, Bool, true, 0, 0, "", Always, "keep encoded splits in <cache_dir>/tokens/ and map them; never changes results") \
   X(num_workers, Int, 2, 0, 256, "", Always, "loader threads; never changes results") \
-  X(threads, Int, 0, 0, 1024, "", Always, "intra-op threads; 0 = LibTorch's default") \
+  X(threads, Int, 0, 0, 1024, "", Always, "intra-op threads; 0 = LibTorch's default (with several ranks: the cores shared out)") \
+  X(nproc, Int, 1, 1, 1024, "", Always, "ranks `train` starts on this machine (data-parallel over training.grad_shards); never changes results") \
+  X(dist_timeout, Float, 300, 0.1, 86400, "", Always, "seconds a rank waits for the store or a peer before it fails") \
   X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", Always, "steps between checkpoints; 0 = end of each epoch only") \
   X(log_every, Int, 50, 1, kConfigIntMax, "", Always, "steps between progress lines (non-TTY)") \
   X(trace_every, Int, 50, 1, kConfigIntMax, "", Always, "steps between state hashes in trace.jsonl") \

@@ -36,8 +36,21 @@ struct Batch {
   torch::Tensor mask;      // kPadded: (B, T) bool, true = real token
   torch::Tensor labels;    // (B,) int64
   std::int64_t index = 0;  // batch index within the epoch
-  std::int64_t size() const { return labels.size(0); }
+  // Gradient shards (LoaderOptions::shards > 1): `parts` are the shards of
+  // this batch that this rank computes, each a batch of its own with its
+  // shard number in `shard`; `examples` is the whole batch's size. The
+  // tensors above are then undefined.
+  std::int64_t shard = 0;
+  std::vector<Batch> parts;
+  std::int64_t examples = 0;
+  std::int64_t size() const { return parts.empty() ? labels.size(0) : examples; }
 };
+
+// Positions [shard_begin, shard_end) of a batch of n examples that shard k
+// of `shards` holds: k*n/K .. (k+1)*n/K (a shard may be empty when n < K).
+inline std::int64_t shard_begin(std::int64_t n, std::int64_t k, std::int64_t shards) {
+  return k * n / shards;
+}
 
 struct LoaderOptions {
   std::int64_t batch_size = 32;
@@ -47,6 +60,12 @@ struct LoaderOptions {
   double token_dropout = 0.0;    // per-token drop probability (training only)
   BatchLayout layout = BatchLayout::kBag;
   std::int64_t prefetch = 4;  // batches built ahead per worker
+  // Gradient shards: with shards K > 1 every batch is cut into K shards and
+  // only those with k % world == rank are built (Batch::parts). A shard is a
+  // pure function of (seed, epoch, b, k): padding, token dropout and order
+  // do not depend on which rank builds it.
+  std::int64_t shards = 1;
+  std::int64_t rank = 0, world = 1;
 };
 
 class DeterministicLoader {
@@ -69,6 +88,8 @@ class DeterministicLoader {
   std::vector<std::int64_t> order(std::int64_t epoch) const;
 
  private:
+  Batch build(std::int64_t epoch, const std::vector<std::int64_t>& ord, std::int64_t begin,
+              std::int64_t end) const;
   void stop_workers();
   void worker_loop();
 

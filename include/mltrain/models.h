@@ -3,7 +3,8 @@
 // Every model maps a Batch to logits (B, C). Parameters are initialised from
 // LibTorch's CPU generator, so seed_everything must run before construction.
 // Dropout does not use that generator: each dropout site draws its mask from
-// the counter-based stream (seed, "dropout", step, site): value n of the
+// the counter-based stream (seed, "dropout", step, site), or for gradient
+// shard k > 0 of the step (seed, "dropout", step, site + k * 2^32): value n of the
 // stream decides elements 2n and 2n+1 (its low and high 32 bits). The mask
 // is therefore a pure function of the seed, the training step and the site,
 // whatever the thread count, and a resumed run needs no generator state.
@@ -32,6 +33,7 @@ namespace mltrain {
 struct DropoutContext {
   std::uint64_t seed = 0;
   std::int64_t step = 0;
+  std::int64_t shard = 0;  // gradient shard of the step (training.grad_shards)
 };
 
 // Inverted dropout (x * mask / (1 - p)) with the mask from stream `key`.
@@ -57,10 +59,13 @@ class ClassifierImpl : public torch::nn::Module {
   // Returns logits (B, C).
   virtual torch::Tensor forward(const Batch& batch) = 0;
   // The coming forward passes are training step `step` of a run seeded with
-  // `seed`: dropout masks come from (seed, "dropout", step, site).
-  void set_random_step(std::uint64_t seed, std::int64_t step) {
+  // `seed`: dropout masks come from (seed, "dropout", step, site); for
+  // gradient shard k > 0 of the step from (seed, "dropout", step, site +
+  // k * 2^32), whichever rank computes the shard.
+  void set_random_step(std::uint64_t seed, std::int64_t step, std::int64_t shard = 0) {
     ctx_->seed = seed;
     ctx_->step = step;
+    ctx_->shard = shard;
   }
 
  protected:

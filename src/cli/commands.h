@@ -59,7 +59,9 @@ int cmd_report(const std::vector<std::string>& dirs, const std::string& output);
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
              const std::string& sort_by, const std::string& format);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
-int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
+// With runtime.nproc > 1 (and no launcher around it) starts the ranks: `self`
+// is this program.
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv, const std::string& self);
 int cmd_config(const ConfigSources& s, bool json, bool schema);
 int cmd_env();
 int cmd_verify(const VerifyArgs& a, const std::string& self_exe);

@@ -497,6 +497,17 @@ void check_cross_keys(const Config& c) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));
   }
+  if (c.training.grad_shards > c.training.batch_size) {
+    fail_usage("key 'training.grad_shards': " + std::to_string(c.training.grad_shards) +
+               " shards of a batch of " + std::to_string(c.training.batch_size) +
+               " (training.batch_size); at most one shard per example");
+  }
+  if (c.runtime.nproc > c.training.grad_shards) {
+    fail_usage("key 'runtime.nproc': " + std::to_string(c.runtime.nproc) +
+               " ranks for training.grad_shards=" + std::to_string(c.training.grad_shards) +
+               "; each rank computes whole shards, so set training.grad_shards to at least " +
+               std::to_string(c.runtime.nproc) + " (it is part of the run's identity)");
+  }
 }
 
 Config finish(const json& tree) {

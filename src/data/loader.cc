@@ -37,6 +37,25 @@ Batch DeterministicLoader::make_batch(std::int64_t epoch, std::int64_t b) const 
   const std::vector<std::int64_t>& ord = *ordp;
   const std::int64_t begin = b * opt_.batch_size;
   const std::int64_t end = std::min<std::int64_t>(begin + opt_.batch_size, split_.size());
+  if (opt_.shards <= 1) {
+    Batch batch = build(epoch, ord, begin, end);
+    batch.index = b;
+    return batch;
+  }
+  Batch batch;
+  batch.index = b;
+  batch.examples = end - begin;
+  for (std::int64_t k = opt_.rank; k < opt_.shards; k += opt_.world) {
+    batch.parts.push_back(build(epoch, ord, begin + shard_begin(end - begin, k, opt_.shards),
+                                begin + shard_begin(end - begin, k + 1, opt_.shards)));
+    batch.parts.back().index = b;
+    batch.parts.back().shard = k;
+  }
+  return batch;
+}
+
+Batch DeterministicLoader::build(std::int64_t epoch, const std::vector<std::int64_t>& ord,
+                                 std::int64_t begin, std::int64_t end) const {
   const std::int64_t n = end - begin;
 
   // Token ids per sample after token dropout.
@@ -61,7 +80,6 @@ Batch DeterministicLoader::make_batch(std::int64_t epoch, std::int64_t b) const 
   }
 
   Batch batch;
-  batch.index = b;
   batch.labels = torch::tensor(labels, torch::kInt64);
   if (opt_.layout == BatchLayout::kBag) {
     std::vector<std::int64_t> flat, offsets;

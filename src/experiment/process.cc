@@ -1,6 +1,8 @@
 #include "experiment/process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -10,8 +12,11 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <chrono>
 #include <cstring>
+#include <iostream>
 #include <map>
+#include <thread>
 
 #include "mltrain/error.h"
 #include "run/control.h"
@@ -97,7 +102,7 @@ pid_t spawn(const ChildSpec& spec) {
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const std::string name = env_name(kv);
-    bool replaced = name == kControlVariable;
+    bool replaced = name == kControlVariable && !spec.keep_control;
     for (const auto& mine : spec.env) {
       replaced = replaced || (mine.find('=') != std::string::npos && env_name(mine) == name);
     }
@@ -114,12 +119,15 @@ pid_t spawn(const ChildSpec& spec) {
   args.push_back(nullptr);
   const std::string exec_error = "ml-train: cannot execute " + spec.argv[0] + "\n";
 
-  int log = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) fail_usage(spec.log_path + ": cannot open log: " + std::strerror(errno));
+  int log = -1;
+  if (!spec.log_path.empty()) {
+    log = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log < 0) fail_usage(spec.log_path + ": cannot open log: " + std::strerror(errno));
+  }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
-    ::close(log);
+    if (log >= 0) ::close(log);
     fail_run(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
@@ -132,14 +140,16 @@ pid_t spawn(const ChildSpec& spec) {
     dfl.sa_handler = SIG_DFL;
     ::sigaction(SIGINT, &dfl, nullptr);
     ::sigaction(SIGTERM, &dfl, nullptr);
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
+    if (log >= 0) {
+      ::dup2(log, STDOUT_FILENO);
+      ::dup2(log, STDERR_FILENO);
+    }
     ::execvpe(args[0], args.data(), envp.data());
     ssize_t ignored = ::write(STDERR_FILENO, exec_error.data(), exec_error.size());
     (void)ignored;
     ::_exit(127);
   }
-  ::close(log);
+  if (log >= 0) ::close(log);
   track(pid);
   return pid;
 }
@@ -212,6 +222,114 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int j
   }
   forwarding.throw_if_signalled();
   return results;
+}
+
+int free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail_run(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    fail_run("cannot find a free port on 127.0.0.1: " + why);
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_seconds) {
+  const int port = free_local_port();
+  Forwarding forwarding;
+  std::vector<pid_t> pids;
+  auto kill_all = [&](int sig) {
+    for (pid_t p : pids) {
+      if (p > 0) ::kill(p, sig);
+    }
+  };
+  for (int r = 0; r < nproc; ++r) {
+    ChildSpec spec;
+    spec.argv = argv;
+    spec.keep_control = true;
+    const std::string rank = std::to_string(r), world = std::to_string(nproc);
+    spec.env = {"RANK=" + rank,         "LOCAL_RANK=" + rank,       "GROUP_RANK=0",
+                "ROLE_RANK=" + rank,    "WORLD_SIZE=" + world,      "LOCAL_WORLD_SIZE=" + world,
+                "ROLE_WORLD_SIZE=" + world, "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+    try {
+      pids.push_back(spawn(spec));
+    } catch (...) {
+      kill_all(SIGKILL);
+      for (pid_t p : pids) {
+        ::waitpid(p, nullptr, 0);
+        untrack(p);
+      }
+      throw;
+    }
+  }
+  int running = nproc, code = 0, failed = -1;
+  std::string why;
+  bool stopped = false;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  while (running > 0) {
+    int status = 0;
+    const pid_t w = ::waitpid(-1, &status, WUNTRACED | WNOHANG);
+    if (w < 0 && errno != EINTR && errno != ECHILD) {
+      fail_run(std::string("waitpid failed: ") + std::strerror(errno));
+    }
+    if (w <= 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill_all(SIGKILL);
+        deadline = std::chrono::steady_clock::time_point::max();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    int r = -1;
+    for (int i = 0; i < nproc; ++i) {
+      if (pids[static_cast<std::size_t>(i)] == w) r = i;
+    }
+    if (r < 0) continue;
+    if (WIFSTOPPED(status)) {
+      // A rank stopped itself at a step (stop_at): the job stops there.
+      stopped = true;
+      kill_all(SIGKILL);
+      continue;
+    }
+    --running;
+    untrack(w);
+    pids[static_cast<std::size_t>(r)] = -1;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && failed < 0 && !stopped) {
+      failed = r;
+      if (WIFEXITED(status)) {
+        code = WEXITSTATUS(status);
+        why = "exited with code " + std::to_string(code);
+      } else {
+        code = 128 + WTERMSIG(status);
+        why = std::string("was killed by ") + ::strsignal(WTERMSIG(status)) + " (signal " +
+              std::to_string(WTERMSIG(status)) + ")";
+      }
+      if (running > 0) {
+        kill_all(SIGTERM);
+        deadline = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<std::int64_t>(grace_seconds * 1000));
+      }
+    }
+  }
+  if (stopped) {
+    ::raise(SIGSTOP);  // whoever steers us (verify) sees the job stop at the step
+    return 137;
+  }
+  if (failed >= 0) {
+    std::cerr << "ml-train: rank " << failed << " of " << nproc << " " << why
+              << (nproc > 1 ? "; stopped the other ranks" : "") << "\n";
+    return code;
+  }
+  return 0;
 }
 
 }  // namespace mltrain

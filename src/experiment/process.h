@@ -16,7 +16,8 @@ namespace mltrain {
 struct ChildSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;
-  std::string log_path;
+  std::string log_path;       // "" = the child writes to this process's stdout and stderr
+  bool keep_control = false;  // pass MLTRAIN_CONTROL on (a launcher's ranks)
 };
 
 struct ChildResult {
@@ -32,6 +33,21 @@ ChildResult run_child(const ChildSpec& spec, bool kill_when_stopped = false);
 
 // Runs every child with at most `jobs` at a time; results in the order given.
 std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int jobs);
+
+// The local launcher of `train runtime.nproc=N`: starts `argv` N times as
+// ranks 0..N-1 with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE,
+// LOCAL_WORLD_SIZE, GROUP_RANK, ROLE_RANK, MASTER_ADDR=127.0.0.1, MASTER_PORT
+// = a free port) and waits for them. SIGINT / SIGTERM are forwarded to every
+// rank. When a rank fails (non-zero exit, killed by a signal) the others get
+// SIGTERM, then SIGKILL `grace_seconds` later, and one line on stderr says
+// which rank failed and how; a rank that stops itself (SIGSTOP, the control
+// contract's stop_at) stops the job: the ranks are killed and the launcher
+// stops itself in turn. Returns the exit code: 0, the failed rank's code, or
+// 128 + the signal that killed it.
+int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_seconds);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_local_port();
 
 }  // namespace mltrain
 

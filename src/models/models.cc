@@ -40,7 +40,8 @@ torch::Tensor StreamDropoutImpl::forward(const torch::Tensor& x) {
   if (!is_training() || p_ == 0.0) return x;
   return stream_dropout(x, p_,
                         stream_key(ctx_->seed, "dropout", static_cast<std::uint64_t>(ctx_->step),
-                                   static_cast<std::uint64_t>(site_)));
+                                   static_cast<std::uint64_t>(site_) +
+                                       (static_cast<std::uint64_t>(ctx_->shard) << 32)));
 }
 
 BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,

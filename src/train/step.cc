@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <vector>
+
+#include "train/dist.h"
 
 namespace mltrain {
 namespace {
@@ -33,6 +36,64 @@ float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, cons
   if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
   optimizer.step();
   return value;
+}
+
+float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                         const Batch& batch, std::int64_t shards, Group* group, std::uint64_t seed,
+                         std::int64_t step, double grad_clip, double* comm_seconds) {
+  const std::int64_t world = group ? group->world() : 1;
+  std::vector<torch::Tensor> params;
+  for (auto& g : optimizer.param_groups()) {
+    for (auto& p : g.params()) params.push_back(p);
+  }
+  std::int64_t total = 0;
+  for (const auto& p : params) total += p.numel();
+  // Row j: shard rank + j * world; its gradient, then its loss.
+  const std::int64_t slots = (shards + world - 1) / world;
+  torch::Tensor payload = torch::zeros({slots, total + 1}, torch::kFloat);
+  const auto n = static_cast<float>(batch.size());
+  for (std::size_t j = 0; j < batch.parts.size(); ++j) {
+    const Batch& part = batch.parts[j];
+    if (part.size() == 0) continue;  // an empty shard adds zeros
+    for (auto& p : params) p.mutable_grad().reset();
+    model.set_random_step(seed, step, part.shard);
+    torch::Tensor logits = model.forward(part);  // (n_k, C)
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, part.labels) *
+                         (static_cast<float>(part.size()) / n);
+    loss.backward();
+    torch::Tensor row = payload[static_cast<std::int64_t>(j)];
+    std::int64_t off = 0;
+    for (const auto& p : params) {
+      if (p.grad().defined()) row.narrow(0, off, p.numel()).copy_(p.grad().reshape({-1}));
+      off += p.numel();
+    }
+    row[total] = loss.item<float>();
+  }
+  model.set_random_step(seed, step, 0);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<torch::Tensor> all =
+      group ? group->all_gather(payload) : std::vector<torch::Tensor>{payload};
+  if (comm_seconds) {
+    *comm_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Shard k sits in row k / world of rank k % world's payload.
+  auto shard_row = [&](std::int64_t k) { return all[k % world][k / world]; };
+  torch::Tensor sum = shard_row(0).narrow(0, 0, total).clone();
+  float loss = shard_row(0)[total].item<float>();
+  for (std::int64_t k = 1; k < shards; ++k) {
+    sum.add_(shard_row(k).narrow(0, 0, total));
+    loss += shard_row(k)[total].item<float>();
+  }
+  std::int64_t off = 0;
+  for (auto& p : params) {
+    p.mutable_grad() = sum.narrow(0, off, p.numel()).view(p.sizes());
+    off += p.numel();
+  }
+  if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
+  optimizer.step();
+  return loss;
 }
 
 EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Config& cfg,

@@ -23,6 +23,22 @@ namespace mltrain {
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const Batch& batch,
                  std::uint64_t seed, std::int64_t step, double grad_clip);
 
+class Group;
+
+// One optimizer step of a batch cut into `shards` gradient shards
+// (training.grad_shards > 1), of which this rank holds batch.parts (shards k
+// with k % world == rank). Each shard's loss is its mean cross-entropy times
+// n_k / n, its dropout keyed by (seed, step, k); its gradient (zeros for a
+// parameter it does not reach) and loss go into one row of a payload, the
+// ranks' payloads are all-gathered (`group`; none when world == 1), and
+// every rank adds the K gradients and losses in shard order, 0, 1, ..., K-1:
+// the same additions whatever the world size. Then clipping and the
+// optimizer step, identical on every rank. Returns the summed loss;
+// *comm_seconds gets the time spent gathering.
+float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                         const Batch& batch, std::int64_t shards, Group* group, std::uint64_t seed,
+                         std::int64_t step, double grad_clip, double* comm_seconds);
+
 struct EvalResult {
   double loss = 0, acc = 0, f1 = 0;  // mean loss, accuracy, macro-F1
   std::int64_t n = 0;

@@ -3,23 +3,31 @@
 // as in a user's own loop (examples/custom_loop).
 #include <torch/torch.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <iostream>
+#include <cstring>
+#include <optional>
+#include <sstream>
 
 #include "core/format.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/json_io.h"
+#include "mltrain/canonical_json.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
 #include "mltrain/run.h"
+#include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
 #include "mltrain/train.h"
 #include "run/checkpoint.h"
 #include "run/layout.h"
 #include "run/record_files.h"
+#include "train/dist.h"
 #include "train/memory.h"
 #include "train/optim.h"
 #include "train/progress.h"
@@ -115,11 +123,94 @@ RunResult completed_result(const Run& run) {
   return r;
 }
 
+// Model and optimizer state as bytes (rank 0 -> the other ranks).
+std::string state_bytes(torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive ar, m, o;
+  model.save(m);
+  optimizer.save(o);
+  ar.write("model", m);
+  ar.write("optimizer", o);
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
+}
+
+void load_state_bytes(const std::string& bytes, torch::nn::Module& model,
+                      torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive ar, m, o;
+  ar.load_from(bytes.data(), bytes.size());
+  ar.read("model", m);
+  ar.read("optimizer", o);
+  model.load(m);
+  optimizer.load(o);
+}
+
+// The ranks other than 0 keep training through SIGINT / SIGTERM: rank 0
+// stops the job at a step boundary, with a checkpoint, and they follow.
+class IgnoreStopSignals {
+ public:
+  explicit IgnoreStopSignals(bool on) : on_(on) {
+    if (!on_) return;
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ::sigaction(SIGINT, &ign, &old_int_);
+    ::sigaction(SIGTERM, &ign, &old_term_);
+  }
+  ~IgnoreStopSignals() {
+    if (!on_) return;
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  IgnoreStopSignals(const IgnoreStopSignals&) = delete;
+  IgnoreStopSignals& operator=(const IgnoreStopSignals&) = delete;
+
+ private:
+  bool on_;
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// sha256 hex (64 chars) of every rank, gathered; rank order.
+std::vector<std::string> gather_hex(Group& group, const std::string& hex) {
+  torch::Tensor t = torch::zeros({64}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), hex.data(), std::min<std::size_t>(64, hex.size()));
+  std::vector<std::string> out;
+  for (const auto& g : group.all_gather(t)) {
+    out.emplace_back(static_cast<const char*>(g.data_ptr()), 64);
+  }
+  return out;
+}
+
 }  // namespace
 
 RunResult train(const Config& cfg, const TrainOptions& opt) {
-  std::ostream* out = opt.out;
-  if (cfg.runtime.threads > 0) at::set_num_threads(static_cast<int>(cfg.runtime.threads));
+  // Data-parallel ranks (torchrun's, Slurm's or `runtime.nproc`'s launcher's
+  // environment): rank 0 owns the run directory and speaks; the others
+  // compute their gradient shards, silently.
+  const RankEnv ranks = rank_env_from_environment();
+  const bool leader = ranks.rank == 0;
+  if (ranks.world > 1) {
+    if (cfg.runtime.nproc > 1 && cfg.runtime.nproc != ranks.world) {
+      fail_usage("key 'runtime.nproc': " + std::to_string(cfg.runtime.nproc) + " but " +
+                 ranks.source + " started " + std::to_string(ranks.world) + " ranks");
+    }
+    if (ranks.world > cfg.training.grad_shards) {
+      fail_usage("key 'training.grad_shards': " + std::to_string(cfg.training.grad_shards) +
+                 " for " + std::to_string(ranks.world) + " ranks (" + ranks.source +
+                 "); each rank computes whole shards, so set it to at least " +
+                 std::to_string(ranks.world) + " (it is part of the run's identity)");
+    }
+  }
+  std::ostream* out = leader ? opt.out : nullptr;
+  if (cfg.runtime.threads > 0) {
+    at::set_num_threads(static_cast<int>(cfg.runtime.threads));
+  } else if (ranks.local_world > 1) {
+    at::set_num_threads(std::max(1, at::get_num_threads() / ranks.local_world));
+  }
+  IgnoreStopSignals follower_signals(!leader);
+  std::unique_ptr<Group> group;
+  if (ranks.world > 1) group = Group::connect(ranks, cfg.runtime.dist_timeout);
 
   // Inputs first: a config this machine cannot hold, bad data or a bad parent
   // fails before any directory exists.
@@ -127,23 +218,63 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   const bool has_parent = !cfg.model.init_from.empty();
   Parent parent;
   if (has_parent) parent = resolve_parent(cfg.model.init_from);
+  // Rank 0 prepares the data first, the others then find it in the token cache.
+  if (group && !leader && cfg.runtime.token_cache) group->barrier();
   const PreparedData data =
       prepare_data(cfg, parent.has_vocab ? &parent.vocab : nullptr,
                    parent.labels.empty() ? nullptr : &parent.labels,
                    parent.tokenizer_model.empty() ? nullptr : &parent.tokenizer_model);
+  if (group && leader && cfg.runtime.token_cache) group->barrier();
   const auto num_classes = static_cast<std::int64_t>(data.label_names.size());
-
-  Run run = Run::open(cfg.identity_json(), run_options(cfg, opt, data));
-  if (run.completed()) {
-    RunResult r = completed_result(run);
-    if (out) {
-      *out << "run " << r.run_id << " is already completed in " << r.run_dir << " (state_hash "
-           << r.state_hash << "); use --rerun to train it again\n";
+  if (group) {
+    // Every rank must train the same identity on the same data.
+    json fingerprint = data.fingerprint;
+    fingerprint.erase("token_cache");  // a hit on one rank, a miss on another
+    const std::string mine = sha256_hex(canonical_json(cfg.identity_json()) + "\n" +
+                                        canonical_json(fingerprint) + "\n" +
+                                        data.vocab.to_text());
+    const auto all = gather_hex(*group, mine);
+    for (int r = 1; r < group->world(); ++r) {
+      if (all[static_cast<std::size_t>(r)] != all[0]) {
+        fail_usage("rank " + std::to_string(r) +
+                   " has another config or other data than rank 0 (the run identity, the data "
+                   "files' fingerprints and the vocabulary must be the same on every rank)");
+      }
     }
-    return r;
   }
-  run.write_file(layout::kVocab, data.vocab.to_text());
-  if (!data.tokenizer_model.empty()) run.write_file(layout::kTokenizer, data.tokenizer_model);
+
+  // Rank 0 opens the run; the others learn from it where training starts.
+  std::optional<Run> run_holder;
+  json start_header;
+  if (leader) {
+    run_holder.emplace(Run::open(cfg.identity_json(), run_options(cfg, opt, data)));
+    if (run_holder->completed()) {
+      if (group) {
+        std::string h = json{{"completed", true}}.dump();
+        group->broadcast_bytes(&h, 0);
+      }
+      RunResult r = completed_result(*run_holder);
+      if (out) {
+        *out << "run " << r.run_id << " is already completed in " << r.run_dir << " (state_hash "
+             << r.state_hash << "); use --rerun to train it again\n";
+      }
+      return r;
+    }
+    run_holder->write_file(layout::kVocab, data.vocab.to_text());
+    if (!data.tokenizer_model.empty()) {
+      run_holder->write_file(layout::kTokenizer, data.tokenizer_model);
+    }
+  } else {
+    std::string h;
+    group->broadcast_bytes(&h, 0);
+    start_header = json::parse(h);
+    if (start_header.value("completed", false)) {
+      RunResult r;
+      r.already_completed = true;
+      return r;
+    }
+    seed_everything(cfg.seed, cfg.deterministic);  // what Run::open does on rank 0
+  }
 
   // The model is built after Run::open has seeded the generators.
   std::shared_ptr<ClassifierImpl> model = make_classifier(cfg, data.vocab.size(), num_classes);
@@ -154,11 +285,13 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
                  parent.state_sha256.substr(0, 16) + " in summary.json, " + state_hash(*model) +
                  " in the file); the file is damaged");
     }
-    run.annotate("init_from",
-                 {{"path", parent.path},
-                  {"model_file", parent.model_file},
-                  {"run_id", parent.run_id.empty() ? json(nullptr) : json(parent.run_id)},
-                  {"state_hash", state_hash(*model)}});
+    if (leader) {
+      run_holder->annotate("init_from",
+                           {{"path", parent.path},
+                            {"model_file", parent.model_file},
+                            {"run_id", parent.run_id.empty() ? json(nullptr) : json(parent.run_id)},
+                            {"state_hash", state_hash(*model)}});
+    }
   }
   model->train();
   auto optimizer = make_optimizer(cfg.training, model->parameters());
@@ -170,13 +303,53 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   lo.num_workers = cfg.runtime.num_workers;
   lo.token_dropout = cfg.training.token_dropout;
   lo.layout = layout_for(cfg.model.arch);
+  lo.shards = cfg.training.grad_shards;
+  lo.rank = ranks.rank;
+  lo.world = ranks.world;
   DeterministicLoader loader(data.train, lo);
   const std::int64_t steps_per_epoch = loader.num_batches();
   const std::int64_t total_steps = steps_per_epoch * cfg.training.epochs;
 
+  if (!leader) {
+    // Start from rank 0's state (a fresh model or its checkpoint), then
+    // take the same steps.
+    std::string bytes;
+    group->broadcast_bytes(&bytes, 0);
+    load_state_bytes(bytes, *model, *optimizer);
+    const auto step0 = start_header.at("step").get<std::int64_t>();
+    std::int64_t step = step0;
+    Batch batch;
+    for (std::int64_t epoch = start_header.at("epoch").get<std::int64_t>();
+         epoch < cfg.training.epochs; ++epoch) {
+      loader.start_epoch(epoch, step == step0 ? start_header.at("batch").get<std::int64_t>() : 0);
+      while (loader.next(&batch)) {
+        ++step;
+        set_lr(*optimizer, learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch));
+        train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards, group.get(),
+                           cfg.seed, step, cfg.training.grad_clip, nullptr);
+      }
+    }
+    // Every rank must end where rank 0 ends.
+    const auto all = gather_hex(*group, state_sha256(*model));
+    RunResult r;
+    r.state_sha256 = all[static_cast<std::size_t>(ranks.rank)];
+    r.steps = step;
+    if (all[static_cast<std::size_t>(ranks.rank)] != all[0]) {
+      fail_run("rank " + std::to_string(ranks.rank) + " ended with other weights than rank 0");
+    }
+    return r;
+  }
+  Run& run = *run_holder;
+
   // The running train loss of the epoch travels in the checkpoints.
   run.state() = {{"epoch_loss_sum", 0.0}, {"epoch_loss_count", 0}};
   const RunPosition start = run.resume(*model, *optimizer);
+  if (group) {
+    std::string h = json{{"epoch", start.epoch}, {"batch", start.batch}, {"step", start.step}}.dump();
+    group->broadcast_bytes(&h, 0);
+    std::string bytes = state_bytes(*model, *optimizer);
+    group->broadcast_bytes(&bytes, 0);
+  }
   if (out) {
     *out << "run " << run.id() << "  " << run.dir() << "\n"
          << "  " << cfg.model.arch << ", " << data.train.size() << " train / " << data.val.size()
@@ -184,6 +357,10 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
          << ", vocab " << data.vocab.size() << ", seed " << cfg.seed << ", deterministic "
          << (cfg.deterministic ? "true" : "false") << ", data " << fixed_decimals(data.seconds, 2)
          << "s\n";
+    if (group) {
+      *out << "  " << group->world() << " ranks (" << ranks.source << ", store "
+           << group->address() << "), " << cfg.training.grad_shards << " gradient shards\n";
+    }
     if (start.resumed()) *out << "  resuming from checkpoint at step " << start.step << "\n";
     *out << std::flush;
   }
@@ -193,15 +370,23 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   Batch batch;
   for (std::int64_t epoch = start.epoch; epoch < cfg.training.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
+    double comm_secs = 0;
     loader.start_epoch(epoch, epoch == start.epoch ? start.batch : 0);
     while (loader.next(&batch)) {
       const std::int64_t step = run.position().step + 1;
       const double lr = learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch);
       set_lr(*optimizer, lr);
+      double comm = 0;
       const float loss =
-          train_step(*model, *optimizer, batch, cfg.seed, step, cfg.training.grad_clip);
-      run.record_input("batch.tokens", batch.tokens);
-      run.record_input("batch.labels", batch.labels);
+          cfg.training.grad_shards > 1
+              ? train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards,
+                                   group.get(), cfg.seed, step, cfg.training.grad_clip, &comm)
+              : train_step(*model, *optimizer, batch, cfg.seed, step, cfg.training.grad_clip);
+      comm_secs += comm;
+      // With shards, the inputs of shard 0 (always on rank 0).
+      const Batch& in = batch.parts.empty() ? batch : batch.parts.front();
+      run.record_input("batch.tokens", in.tokens);
+      run.record_input("batch.labels", in.labels);
       json& st = run.state();
       st["epoch_loss_sum"] = st["epoch_loss_sum"].get<double>() + static_cast<double>(loss);
       st["epoch_loss_count"] = st["epoch_loss_count"].get<std::int64_t>() + 1;
@@ -227,15 +412,16 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
         count ? st["epoch_loss_sum"].get<double>() / static_cast<double>(count) : 0;
     st = {{"epoch_loss_sum", 0.0}, {"epoch_loss_count", 0}};
     const double secs = seconds_since_steady(epoch_start);
-    run.record_epoch(
-        {{"train_loss", train_loss},
-         {"val_loss", ev.loss},
-         {"val_acc", ev.acc},
-         {"val_f1", ev.f1},
-         {"lr", learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch)},
-         {"seconds", secs},
-         {"train_seconds", train_secs},
-         {"eval_seconds", eval_secs}});
+    json metrics = {{"train_loss", train_loss},
+                    {"val_loss", ev.loss},
+                    {"val_acc", ev.acc},
+                    {"val_f1", ev.f1},
+                    {"lr", learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch)},
+                    {"seconds", secs},
+                    {"train_seconds", train_secs},
+                    {"eval_seconds", eval_secs}};
+    if (group) metrics["comm_seconds"] = comm_secs;
+    run.record_epoch(metrics);
     if (out) {
       *out << "epoch " << epoch + 1 << "/" << cfg.training.epochs << "  train_loss "
            << fixed_decimals(train_loss, 4) << "  val_loss " << fixed_decimals(ev.loss, 4)
@@ -245,6 +431,16 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     }
   }
 
+  if (group) {
+    const auto all = gather_hex(*group, state_sha256(*model));
+    for (int r = 1; r < group->world(); ++r) {
+      if (all[static_cast<std::size_t>(r)] != all[0]) {
+        run.fail("rank " + std::to_string(r) + " ended with other weights than rank 0 (" +
+                 all[static_cast<std::size_t>(r)].substr(0, 16) + " vs " + all[0].substr(0, 16) +
+                 ")");
+      }
+    }
+  }
   const EvalResult val = evaluate(*model, data.val, cfg, num_classes);
   const EvalResult test = evaluate(*model, data.test, cfg, num_classes);
   const json summary = run.finish({{"val", split_metrics(val)},
