@@ -310,8 +310,9 @@ int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_s
         why = "exited with code " + std::to_string(code);
       } else {
         code = 128 + WTERMSIG(status);
-        why = std::string("was killed by ") + ::strsignal(WTERMSIG(status)) + " (signal " +
-              std::to_string(WTERMSIG(status)) + ")";
+        const char* abbrev = ::sigabbrev_np(WTERMSIG(status));
+        why = "was killed by " + (abbrev ? "SIG" + std::string(abbrev) : "a signal") +
+              " (signal " + std::to_string(WTERMSIG(status)) + ")";
       }
       if (running > 0) {
         kill_all(SIGTERM);

@@ -3,6 +3,7 @@
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <glog/logging.h>
 #include <torch/torch.h>
 
 #include <cctype>
@@ -158,6 +159,10 @@ int Group::world() const { return impl_->world; }
 const std::string& Group::address() const { return impl_->address; }
 
 std::unique_ptr<Group> Group::connect(const RankEnv& env, double timeout_seconds) {
+  // c10d logs its failures through glog on stderr (with a banner about
+  // glog's initialisation); every one of them reaches the user as one line
+  // of ours instead.
+  FLAGS_minloglevel = google::GLOG_FATAL;
   auto impl = std::make_unique<Impl>();
   impl->rank = env.rank;
   impl->world = env.world;
