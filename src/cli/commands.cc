@@ -12,8 +12,7 @@
 namespace mltrain {
 namespace cli {
 
-int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv,
-              const std::string& self) {
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv, const std::string& self) {
   Config cfg = resolve_config(a.sources);
   if (cfg.runtime.nproc > 1 && rank_env_from_environment().world == 1) {
     // The local launcher: the same command line, once per rank.

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <set>
+
 namespace mltrain {
 namespace {
 
@@ -58,6 +61,51 @@ TEST_P(LoaderInvariance, SameBatchesForAnyNumWorkers) {
     o.num_workers = w;
     DeterministicLoader l(s, o);
     expect_same(want, epoch_batches(l, 2), o.layout);
+  }
+}
+
+// Gradient shards: rank r of W builds exactly shards k = r, r+W, ... of each
+// batch; a shard is the same whatever W (its own padding, its own token
+// dropout), and the shards in order are the whole batch.
+TEST_P(LoaderInvariance, ShardsDoNotDependOnTheWorldSize) {
+  EncodedSplit s = make_split(203);  // the last batch has 11 examples
+  LoaderOptions o;
+  o.batch_size = 16;
+  o.token_dropout = 0.3;
+  o.layout = GetParam();
+  o.num_workers = 2;
+  DeterministicLoader whole(s, o);
+  const auto want = epoch_batches(whole, 1);
+  o.shards = 3;
+  std::map<std::pair<std::int64_t, std::int64_t>, Batch> one;  // (batch, shard) with world 1
+  {
+    DeterministicLoader l(s, o);
+    for (const Batch& b : epoch_batches(l, 1)) {
+      ASSERT_EQ(b.parts.size(), 3u);
+      EXPECT_EQ(b.size(), want[static_cast<std::size_t>(b.index)].size());
+      std::vector<torch::Tensor> labels;
+      for (const Batch& p : b.parts) {
+        one[{b.index, p.shard}] = p;
+        labels.push_back(p.labels);
+      }
+      EXPECT_TRUE(torch::equal(torch::cat(labels), want[static_cast<std::size_t>(b.index)].labels));
+    }
+  }
+  for (std::int64_t world : {2, 3}) {
+    std::set<std::pair<std::int64_t, std::int64_t>> seen;
+    for (std::int64_t rank = 0; rank < world; ++rank) {
+      o.world = world;
+      o.rank = rank;
+      DeterministicLoader l(s, o);
+      for (const Batch& b : epoch_batches(l, 1)) {
+        for (const Batch& p : b.parts) {
+          EXPECT_EQ(p.shard % world, rank);
+          EXPECT_TRUE(seen.insert({b.index, p.shard}).second);
+          expect_same({one.at({b.index, p.shard})}, {p}, o.layout);
+        }
+      }
+    }
+    EXPECT_EQ(seen.size(), one.size()) << "world " << world;
   }
 }
 

@@ -2,17 +2,17 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -256,9 +256,15 @@ int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_s
     spec.argv = argv;
     spec.keep_control = true;
     const std::string rank = std::to_string(r), world = std::to_string(nproc);
-    spec.env = {"RANK=" + rank,         "LOCAL_RANK=" + rank,       "GROUP_RANK=0",
-                "ROLE_RANK=" + rank,    "WORLD_SIZE=" + world,      "LOCAL_WORLD_SIZE=" + world,
-                "ROLE_WORLD_SIZE=" + world, "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+    spec.env = {"RANK=" + rank,
+                "LOCAL_RANK=" + rank,
+                "GROUP_RANK=0",
+                "ROLE_RANK=" + rank,
+                "WORLD_SIZE=" + world,
+                "LOCAL_WORLD_SIZE=" + world,
+                "ROLE_WORLD_SIZE=" + world,
+                "MASTER_ADDR=127.0.0.1",
+                "MASTER_PORT=" + std::to_string(port)};
     try {
       pids.push_back(spawn(spec));
     } catch (...) {
@@ -311,8 +317,8 @@ int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_s
       } else {
         code = 128 + WTERMSIG(status);
         const char* abbrev = ::sigabbrev_np(WTERMSIG(status));
-        why = "was killed by " + (abbrev ? "SIG" + std::string(abbrev) : "a signal") +
-              " (signal " + std::to_string(WTERMSIG(status)) + ")";
+        why = "was killed by " + (abbrev ? "SIG" + std::string(abbrev) : "a signal") + " (signal " +
+              std::to_string(WTERMSIG(status)) + ")";
       }
       if (running > 0) {
         kill_all(SIGTERM);

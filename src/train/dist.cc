@@ -1,8 +1,6 @@
 #include "train/dist.h"
 
 #define USE_C10D_GLOO 1
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <glog/logging.h>
 #include <torch/torch.h>
 
@@ -11,6 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <sstream>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "mltrain/error.h"
 
@@ -47,7 +48,8 @@ const std::string* find(const std::map<std::string, std::string>& env, const std
 int first_count(const std::string& v) {
   std::size_t i = 0;
   int n = 0;
-  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) n = n * 10 + (v[i++] - '0');
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])))
+    n = n * 10 + (v[i++] - '0');
   return n;
 }
 
@@ -75,8 +77,8 @@ std::string first_slurm_host(const std::string& nodelist) {
   if (open == std::string::npos) return first;
   // prefix[07-09,12]suffix: the first number of the range, zero-padded as written.
   const auto close = first.find(']', open);
-  std::string range = first.substr(open + 1, close == std::string::npos ? std::string::npos
-                                                                          : close - open - 1);
+  std::string range =
+      first.substr(open + 1, close == std::string::npos ? std::string::npos : close - open - 1);
   std::size_t end = 0;
   while (end < range.size() && range[end] != '-' && range[end] != ',') ++end;
   return first.substr(0, open) + range.substr(0, end) +
@@ -92,8 +94,8 @@ RankEnv rank_env_from(const std::map<std::string, std::string>& env) {
     r.source = "torchrun";
     r.world = parse_int(env, "WORLD_SIZE", 1, 1 << 20);
     r.rank = parse_int(env, "RANK", 0, r.world - 1);
-    r.local_world = find(env, "LOCAL_WORLD_SIZE") ? parse_int(env, "LOCAL_WORLD_SIZE", 1, r.world)
-                                                  : r.world;
+    r.local_world =
+        find(env, "LOCAL_WORLD_SIZE") ? parse_int(env, "LOCAL_WORLD_SIZE", 1, r.world) : r.world;
     r.local_rank =
         find(env, "LOCAL_RANK") ? parse_int(env, "LOCAL_RANK", 0, r.local_world - 1) : r.rank;
   } else {
@@ -146,9 +148,11 @@ struct Group::Impl {
     std::string why = e.what();
     const auto nl = why.find('\n');
     if (nl != std::string::npos) why = why.substr(0, nl);  // c10 appends a stack trace
+    std::ostringstream seconds_text;
+    seconds_text << timeout;
+    const std::string seconds = seconds_text.str();
     fail_run("rank " + std::to_string(rank) + " of " + std::to_string(world) + ": " + what +
-             " (store " + address + ", timeout " + std::to_string(static_cast<int>(timeout)) +
-             " s, runtime.dist_timeout): " + why);
+             " (store " + address + ", timeout " + seconds + " s, runtime.dist_timeout): " + why);
   }
 };
 
@@ -191,8 +195,8 @@ std::unique_ptr<Group> Group::connect(const RankEnv& env, double timeout_seconds
     } else {
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }
-    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world,
-                                                           options);
+    impl->pg =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world, options);
   } catch (const std::exception& e) {
     impl->fail("cannot connect to the other ranks", e);
   }

@@ -28,7 +28,7 @@ namespace mltrain {
 struct RankEnv {
   int rank = 0, world = 1;
   int local_rank = 0, local_world = 1;
-  std::string addr;    // where rank 0 serves the store
+  std::string addr;  // where rank 0 serves the store
   int port = 0;
   std::string source;  // "torchrun" or "slurm"; "" = a single process
 };

@@ -75,8 +75,7 @@ float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   const std::vector<torch::Tensor> all =
       group ? group->all_gather(payload) : std::vector<torch::Tensor>{payload};
   if (comm_seconds) {
-    *comm_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    *comm_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   // Shard k sits in row k / world of rank k % world's payload.
   auto shard_row = [&](std::int64_t k) { return all[k % world][k / world]; };

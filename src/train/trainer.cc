@@ -1,13 +1,12 @@
 // The built-in trainer as a recipe: data, run, model, the loop, the result.
 // Everything a run leaves on disk goes through the Run API (run.h), exactly
 // as in a user's own loop (examples/custom_loop).
+#include <signal.h>
 #include <torch/torch.h>
 
-#include <signal.h>
-
 #include <chrono>
-#include <iostream>
 #include <cstring>
+#include <iostream>
 #include <optional>
 #include <sstream>
 
@@ -231,8 +230,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     json fingerprint = data.fingerprint;
     fingerprint.erase("token_cache");  // a hit on one rank, a miss on another
     const std::string mine = sha256_hex(canonical_json(cfg.identity_json()) + "\n" +
-                                        canonical_json(fingerprint) + "\n" +
-                                        data.vocab.to_text());
+                                        canonical_json(fingerprint) + "\n" + data.vocab.to_text());
     const auto all = gather_hex(*group, mine);
     for (int r = 1; r < group->world(); ++r) {
       if (all[static_cast<std::size_t>(r)] != all[0]) {
@@ -345,7 +343,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   run.state() = {{"epoch_loss_sum", 0.0}, {"epoch_loss_count", 0}};
   const RunPosition start = run.resume(*model, *optimizer);
   if (group) {
-    std::string h = json{{"epoch", start.epoch}, {"batch", start.batch}, {"step", start.step}}.dump();
+    std::string h =
+        json{{"epoch", start.epoch}, {"batch", start.batch}, {"step", start.step}}.dump();
     group->broadcast_bytes(&h, 0);
     std::string bytes = state_bytes(*model, *optimizer);
     group->broadcast_bytes(&bytes, 0);
@@ -358,8 +357,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
          << (cfg.deterministic ? "true" : "false") << ", data " << fixed_decimals(data.seconds, 2)
          << "s\n";
     if (group) {
-      *out << "  " << group->world() << " ranks (" << ranks.source << ", store "
-           << group->address() << "), " << cfg.training.grad_shards << " gradient shards\n";
+      *out << "  " << group->world() << " ranks (" << ranks.source << ", store " << group->address()
+           << "), " << cfg.training.grad_shards << " gradient shards\n";
     }
     if (start.resumed()) *out << "  resuming from checkpoint at step " << start.step << "\n";
     *out << std::flush;
@@ -379,8 +378,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
       double comm = 0;
       const float loss =
           cfg.training.grad_shards > 1
-              ? train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards,
-                                   group.get(), cfg.seed, step, cfg.training.grad_clip, &comm)
+              ? train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards, group.get(),
+                                   cfg.seed, step, cfg.training.grad_clip, &comm)
               : train_step(*model, *optimizer, batch, cfg.seed, step, cfg.training.grad_clip);
       comm_secs += comm;
       // With shards, the inputs of shard 0 (always on rank 0).

@@ -1,0 +1,142 @@
+#include "train/dist.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "mltrain/error.h"
+
+namespace mltrain {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+TEST(RankEnv, TorchrunSlurmOrOneProcess) {
+  EXPECT_EQ(rank_env_from({}).world, 1);
+  EXPECT_EQ(rank_env_from({{"PATH", "/bin"}}).source, "");
+  RankEnv t = rank_env_from({{"RANK", "3"},
+                             {"WORLD_SIZE", "4"},
+                             {"LOCAL_RANK", "1"},
+                             {"LOCAL_WORLD_SIZE", "2"},
+                             {"MASTER_ADDR", "node7"},
+                             {"MASTER_PORT", "29500"},
+                             {"SLURM_PROCID", "0"},  // torchrun's variables win
+                             {"SLURM_NTASKS", "8"}});
+  EXPECT_EQ(t.source, "torchrun");
+  EXPECT_EQ(t.rank, 3);
+  EXPECT_EQ(t.world, 4);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.local_world, 2);
+  EXPECT_EQ(t.addr, "node7");
+  EXPECT_EQ(t.port, 29500);
+  RankEnv s = rank_env_from({{"SLURM_PROCID", "5"},
+                             {"SLURM_NTASKS", "8"},
+                             {"SLURM_LOCALID", "1"},
+                             {"SLURM_STEP_TASKS_PER_NODE", "4(x2)"},
+                             {"SLURM_JOB_NODELIST", "gpu[07-09,12]"},
+                             {"SLURM_JOB_ID", "123456"}});
+  EXPECT_EQ(s.source, "slurm");
+  EXPECT_EQ(s.rank, 5);
+  EXPECT_EQ(s.world, 8);
+  EXPECT_EQ(s.local_rank, 1);
+  EXPECT_EQ(s.local_world, 4);
+  EXPECT_EQ(s.addr, "gpu07");
+  EXPECT_EQ(s.port, 20000 + 123456 % 20000);
+  // One Slurm task (an sbatch array task, a plain srun) is one process.
+  EXPECT_EQ(rank_env_from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).world, 1);
+}
+
+TEST(RankEnv, BadValuesNameTheVariable) {
+  auto message = [](const Env& env) {
+    try {
+      rank_env_from(env);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(
+      message({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}})
+          .find("RANK='2'"),
+      std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "x"}}).find("WORLD_SIZE='x'"),
+            std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}).find("MASTER_ADDR"),
+            std::string::npos);
+  EXPECT_NE(
+      message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}})
+          .find("MASTER_PORT='70000'"),
+      std::string::npos);
+}
+
+TEST(RankEnv, FirstSlurmHost) {
+  EXPECT_EQ(first_slurm_host("node1"), "node1");
+  EXPECT_EQ(first_slurm_host("node1,node2"), "node1");
+  EXPECT_EQ(first_slurm_host("gpu[07-09,12]"), "gpu07");
+  EXPECT_EQ(first_slurm_host("gpu[3,5],cpu[1-2]"), "gpu3");
+  EXPECT_EQ(first_slurm_host("rack[1-2]-n[01-04]"), "rack1-n[01-04]");
+}
+
+// A port nobody listens on a moment from now.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Two ranks in one process (threads): all_gather in rank order, broadcast of bytes.
+TEST(Group, GatherAndBroadcastOverGloo) {
+  const int port = free_port();
+  auto rank = [&](int r) {
+    RankEnv env;
+    env.rank = r;
+    env.world = 2;
+    env.addr = "127.0.0.1";
+    env.port = port;
+    auto g = Group::connect(env, 30);
+    std::vector<torch::Tensor> all = g->all_gather(torch::full({3}, static_cast<float>(r + 1)));
+    std::string bytes = r == 0 ? std::string("state\0bytes", 11) : std::string();
+    g->broadcast_bytes(&bytes, 0);
+    return std::make_pair(all, bytes);
+  };
+  auto f1 = std::async(std::launch::async, rank, 1);
+  auto r0 = rank(0);
+  auto r1 = f1.get();
+  for (const auto& r : {r0, r1}) {
+    ASSERT_EQ(r.first.size(), 2u);
+    EXPECT_TRUE(torch::equal(r.first[0], torch::full({3}, 1.0f)));
+    EXPECT_TRUE(torch::equal(r.first[1], torch::full({3}, 2.0f)));
+    EXPECT_EQ(r.second, std::string("state\0bytes", 11));
+  }
+}
+
+TEST(Group, UnreachableStoreNamesItsAddress) {
+  RankEnv env;
+  env.rank = 1;
+  env.world = 2;
+  env.addr = "127.0.0.1";
+  env.port = free_port();
+  try {
+    Group::connect(env, 0.5);
+    FAIL() << "connected to nothing";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kFailure);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("127.0.0.1:" + std::to_string(env.port)), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
+
+}  // namespace
+}  // namespace mltrain
