@@ -177,10 +177,18 @@ struct SweepOptions {
   std::vector<std::string> grid;  // "KEY=V1,V2,..." (not runtime.*)
   int jobs = 1;                   // runs trained at the same time
   std::ostream* out = nullptr;
+  // "local" (train here, `jobs` at a time) or "slurm": write an sbatch
+  // job-array script, one array task per point not completed yet (task i
+  // trains point i), and submit it with sbatch.
+  std::string launcher = "local";
+  bool dry_run = false;                  // slurm: print the script, write and submit nothing
+  std::vector<std::string> sbatch_args;  // slurm: extra "#SBATCH ARG" lines (e.g. --partition=gpu)
 };
 
 struct SweepResult {
   std::string dir;        // <output_dir>/sweeps/<sweep_id>
+  std::string script;     // slurm: the sbatch script
+  std::string job_id;     // slurm: what sbatch answered ("" = dry run or nothing pending)
   nlohmann::json runs;    // [{overrides, run_id, dir, status, val_acc, ...}]
   nlohmann::json groups;  // one per combination of non-seed keys: n, mean, std
   bool all_completed = false;
@@ -192,6 +200,13 @@ struct SweepResult {
 // n, mean and sample standard deviation of val/test accuracy and F1.
 // Writes sweep.json into the sweep directory. Throws Error for a bad grid.
 SweepResult sweep(const Config& cfg, const SweepOptions& options);
+
+// The sbatch job-array script of a sweep: task i (i in `tasks`) runs
+// commands[i]; each task's output goes to <dir>/task-<i>.log.
+std::string sbatch_script(const std::string& sweep_id, const std::string& dir,
+                          const std::vector<std::vector<std::string>>& commands,
+                          const std::vector<std::size_t>& tasks,
+                          const std::vector<std::string>& sbatch_args);
 
 // The aggregation of sweep(): `runs` rows hold "overrides" (["key=value"]),
 // "run_id", "status" and the metrics of completed runs; the result has one

@@ -37,6 +37,9 @@ struct SweepArgs {
   std::vector<std::string> grid;  // KEY=V1,V2,...
   int jobs = 1;
   bool json = false;
+  std::string launcher = "local";
+  bool dry_run = false;
+  std::vector<std::string> sbatch_args;
 };
 
 struct PredictArgs {

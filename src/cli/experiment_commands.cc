@@ -59,7 +59,18 @@ int cmd_sweep(const SweepArgs& a, const std::string& self_exe) {
   o.grid = a.grid;
   o.jobs = a.jobs;
   o.out = a.json ? nullptr : &std::cout;
+  o.launcher = a.launcher;
+  o.dry_run = a.dry_run;
+  o.sbatch_args = a.sbatch_args;
   SweepResult r = sweep(cfg, o);
+  if (o.launcher == "slurm") {
+    if (a.json) {
+      std::cout << nlohmann::json{{"dir", r.dir}, {"script", r.script}, {"job_id", r.job_id}}.dump(
+                       2)
+                << "\n";
+    }
+    return 0;
+  }
   if (a.json) {
     std::cout << nlohmann::json{{"dir", r.dir}, {"runs", r.runs}, {"groups", r.groups}}.dump(2)
               << "\n";

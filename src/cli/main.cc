@@ -179,6 +179,15 @@ int real_main(int argc, char** argv) {
   sweep->add_option("--jobs", sweep_args.jobs, "runs trained at the same time (default 1)")
       ->check(CLI::Range(1, 64));
   sweep->add_flag("--json", sweep_args.json, "print the runs and groups as JSON");
+  sweep
+      ->add_option("--launcher", sweep_args.launcher,
+                   "local (default): train here; slurm: submit an sbatch job array, one task "
+                   "per point not completed yet")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  sweep->add_flag("--dry-run", sweep_args.dry_run,
+                  "with --launcher slurm: print the sbatch script, submit nothing");
+  add_repeatable(sweep, "--sbatch-arg", sweep_args.sbatch_args,
+                 "with --launcher slurm: an extra '#SBATCH ARG' line, e.g. --partition=cpu");
 
   cli::PredictArgs predict_args;
   CLI::App* predict = app.add_subcommand(

@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <thread>
 
+#include "core/fs.h"
 #include "mltrain/error.h"
 #include "run/control.h"
 
@@ -337,6 +339,22 @@ int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_s
     return code;
   }
   return 0;
+}
+
+bool program_on_path(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  std::size_t pos = 0;
+  while (pos <= dirs.size()) {
+    const auto colon = dirs.find(':', pos);
+    const std::string d =
+        dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    if (::access(join_path(d.empty() ? "." : d, program).c_str(), X_OK) == 0) return true;
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  return false;
 }
 
 }  // namespace mltrain

@@ -46,6 +46,9 @@ std::vector<ChildResult> run_children(const std::vector<ChildSpec>& specs, int j
 // 128 + the signal that killed it.
 int launch_ranks(const std::vector<std::string>& argv, int nproc, double grace_seconds);
 
+// True when `program` can be executed: a path, or a name found in PATH.
+bool program_on_path(const std::string& program);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_local_port();
 

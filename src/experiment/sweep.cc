@@ -1,7 +1,11 @@
 // sweep: seeds x hyperparameters, each combination its own run, aggregated
 // as mean +- std over seeds.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -145,7 +149,113 @@ std::string format_sweep(const json& runs, const json& groups) {
   return o.str();
 }
 
+namespace {
+
+// A word for bash: single-quoted unless it is plainly safe.
+std::string shell_word(const std::string& w) {
+  bool plain = !w.empty();
+  for (char c : w) {
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) ||
+                      std::strchr("-_./=:,+@%", c) != nullptr);
+  }
+  if (plain) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+std::string sbatch_script(const std::string& sweep_id, const std::string& dir,
+                          const std::vector<std::vector<std::string>>& commands,
+                          const std::vector<std::size_t>& tasks,
+                          const std::vector<std::string>& sbatch_args) {
+  std::string array;
+  for (std::size_t t : tasks) array += (array.empty() ? "" : ",") + std::to_string(t);
+  std::string s = "#!/bin/bash\n";
+  s += "#SBATCH --job-name=ml-train-sweep-" + sweep_id + "\n";
+  s += "#SBATCH --array=" + array + "\n";
+  s += "#SBATCH --ntasks=1\n";
+  s += "#SBATCH --chdir=" + shell_word(std::filesystem::current_path().string()) +
+       "\n";  // relative paths as given
+  s += "#SBATCH --output=" + shell_word(join_path(dir, "task-%a.log")) + "\n";
+  for (const auto& a : sbatch_args) s += "#SBATCH " + a + "\n";
+  s += "# ml-train sweep " + sweep_id +
+       ": one array task per point of the grid not completed\n"
+       "# yet; task i trains point i with an ordinary, idempotent `ml-train train` (a\n"
+       "# completed run is reported, an interrupted one resumes). When the tasks are\n"
+       "# done, the same `ml-train sweep` command (without --launcher) aggregates them.\n"
+       "set -euo pipefail\n"
+       "case \"${SLURM_ARRAY_TASK_ID:?not an array task}\" in\n";
+  for (std::size_t t : tasks) {
+    s += "  " + std::to_string(t) + ") exec";
+    for (const auto& w : commands[t]) s += " " + shell_word(w);
+    s += " ;;\n";
+  }
+  s += "  *) echo \"ml-train sweep " + sweep_id +
+       ": no point $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\nesac\n";
+  return s;
+}
+
+namespace {
+
+SweepResult submit_to_slurm(const Config& cfg, const SweepOptions& opt, const std::string& sweep_id,
+                            const std::vector<std::string>& run_ids,
+                            const std::vector<ChildSpec>& specs, SweepResult res) {
+  std::vector<std::vector<std::string>> commands;
+  std::vector<std::size_t> pending;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    commands.push_back(specs[i].argv);
+    const std::string dir = join_path(cfg.runtime.output_dir, run_ids[i]);
+    if (!path_exists(join_path(dir, layout::kSummary))) pending.push_back(i);
+  }
+  if (pending.empty()) {
+    if (opt.out) {
+      *opt.out << "sweep " << sweep_id << ": all " << specs.size()
+               << " runs are completed; nothing to submit (run the sweep without --launcher "
+                  "to aggregate them)\n";
+    }
+    res.all_completed = true;
+    return res;
+  }
+  res.script = sbatch_script(sweep_id, res.dir, commands, pending, opt.sbatch_args);
+  if (opt.dry_run) {
+    if (opt.out) *opt.out << res.script << std::flush;
+    return res;
+  }
+  if (!program_on_path("sbatch")) {
+    fail_usage("--launcher slurm: sbatch is not on PATH (use --dry-run to print the script)");
+  }
+  make_dirs(res.dir);
+  write_json_atomic(join_path(res.dir, layout::kFullConfig), cfg.to_json());
+  const std::string script_path = join_path(res.dir, "sbatch.sh");
+  write_file_atomic(script_path, res.script);
+  const std::string answer_path = join_path(res.dir, "sbatch.out");
+  std::remove(answer_path.c_str());
+  const ChildResult r = run_child({{"sbatch", "--parsable", script_path}, {}, answer_path});
+  std::string answer = path_exists(answer_path) ? read_file(answer_path) : "";
+  while (!answer.empty() && (answer.back() == '\n' || answer.back() == '\r')) answer.pop_back();
+  if (r.exit_code != 0) {
+    fail_run("sbatch " + script_path + " failed (exit " + std::to_string(r.exit_code) +
+             "): " + answer);
+  }
+  res.job_id = answer.substr(0, answer.find(';'));  // "jobid[;cluster]"
+  if (opt.out) {
+    *opt.out << "sweep " << sweep_id << ": submitted job " << res.job_id << " (" << pending.size()
+             << " array tasks of " << specs.size() << " points) from " << script_path
+             << "\nlogs: " << join_path(res.dir, "task-<point>.log")
+             << "; when the job is done, run the same sweep without --launcher to aggregate\n"
+             << std::flush;
+  }
+  return res;
+}
+
+}  // namespace
+
 SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
+  if (opt.launcher != "local" && opt.launcher != "slurm") {
+    fail_usage("--launcher '" + opt.launcher + "': expected local or slurm");
+  }
   const std::vector<Axis> axes = parse_grid(cfg, opt.grid);
   const auto combos = combinations(axes);
   json spec = {{"base", cfg.identity_json()}, {"grid", json::array()}};
@@ -176,6 +286,7 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
     argv.insert(argv.end(), combos[i].begin(), combos[i].end());
     specs.push_back({argv, {}, join_path(res.dir, std::to_string(i + 1) + ".log")});
   }
+  if (opt.launcher == "slurm") return submit_to_slurm(cfg, opt, sweep_id, run_ids, specs, res);
   // The grid is valid: from here on the sweep directory is written.
   make_dirs(res.dir);
   write_json_atomic(cfg_file, cfg.to_json());

@@ -293,22 +293,6 @@ void add_interrupt(std::int64_t at, const std::vector<std::string>& argv, RunCon
                        "SIGKILL at step " + std::to_string(at) + ", resumed", argv, c, true});
 }
 
-bool program_exists(const std::string& program) {
-  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  std::size_t pos = 0;
-  while (pos <= dirs.size()) {
-    const auto colon = dirs.find(':', pos);
-    const std::string d =
-        dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
-    if (::access(join_path(d.empty() ? "." : d, program).c_str(), X_OK) == 0) return true;
-    if (colon == std::string::npos) break;
-    pos = colon + 1;
-  }
-  return false;
-}
-
 }  // namespace
 
 Localised localise_runs(const RunRecord& a, const RunRecord& b, std::int64_t from, std::int64_t to,
@@ -417,7 +401,7 @@ VerifyResult verify_command(const std::vector<std::string>& command, const Verif
                ": no argument holds {run_dir}; the command must write "
                "its run into the directory verify gives it");
   }
-  if (!program_exists(command[0])) {
+  if (!program_on_path(command[0])) {
     fail_usage("verify -- " + command[0] + ": not found or not executable");
   }
   std::vector<Attempt> attempts = repeats(opt.repeats, command, opt.perturb);

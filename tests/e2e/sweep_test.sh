@@ -79,4 +79,54 @@ print("report ok")
 PY
 expect_rc 2 "$ML_TRAIN" report "$WORK"
 grep -q "neither a run directory" err.txt || fail "report on a non-run dir"
+# --launcher slurm --dry-run: a valid sbatch array script with one task per
+# point not completed yet; nothing is written or submitted.
+: >sbatch.sh
+: >err.txt
+before=$(find "$WORK" | wc -l)
+"$ML_TRAIN" sweep -c small.yaml --grid seed=4,5,6 --launcher slurm --dry-run \
+  --sbatch-arg=--partition=debug >sbatch.sh 2>err.txt || { cat err.txt; fail "slurm dry run"; }
+[ "$(find "$WORK" | wc -l)" = "$before" ] || fail "the dry run wrote files"
+bash -n sbatch.sh || fail "the sbatch script is not valid bash"
+head -1 sbatch.sh | grep -qx '#!/bin/bash' || fail "no shebang"
+grep -qx '#SBATCH --array=[0-9,]*' sbatch.sh || { cat sbatch.sh; fail "no array line"; }
+grep -qx '#SBATCH --partition=debug' sbatch.sh || fail "--sbatch-arg not passed"
+grep -q '#SBATCH --output=.*task-%a.log' sbatch.sh || fail "no per-task log"
+# Each task runs its point: run the script's case for every array index.
+for t in $(sed -n 's/^#SBATCH --array=//p' sbatch.sh | tr ',' ' '); do
+  cmd=$(sed -n "s/^  $t) exec //p" sbatch.sh | sed 's/ ;;$//')
+  [ -n "$cmd" ] || fail "no command for task $t"
+  echo "$cmd" | grep -q " train --wait -c " || fail "task $t does not train: $cmd"
+done
+tasks=$(sed -n 's/^#SBATCH --array=//p' sbatch.sh | tr ',' '\n' | wc -l)
+echo "slurm dry run: $tasks array tasks"
+# Submission: sbatch (a stand-in on PATH that records its arguments) gets the
+# script the dry run printed, written into the sweep directory with the
+# config it runs; a task trains its point; a point already trained is not
+# submitted again.
+mkdir -p bin
+cat >bin/sbatch <<'SH'
+#!/bin/bash
+echo "$@" >"$(dirname "$0")/../sbatch.args"
+echo "4242"
+SH
+chmod +x bin/sbatch
+"$ML_TRAIN" sweep -c small.yaml --grid training.lr=0.03,0.04 --launcher slurm --dry-run >s2.sh
+[ "$(sed -n 's/^#SBATCH --array=//p' s2.sh)" = "0,1" ] || { cat s2.sh; fail "2 pending points"; }
+PATH="$WORK/bin:$PATH" "$ML_TRAIN" sweep -c small.yaml --grid training.lr=0.03,0.04 \
+  --launcher slurm >sub.txt 2>&1 || { cat sub.txt; fail "submission"; }
+grep -q "submitted job 4242" sub.txt || { cat sub.txt; fail "no job id"; }
+script=$(awk '{print $NF}' sbatch.args)
+grep -q -- "--parsable" sbatch.args || fail "sbatch not asked for a parsable answer"
+cmp -s "$script" s2.sh || { diff "$script" s2.sh; fail "the submitted script is not the dry run's"; }
+SLURM_ARRAY_TASK_ID=0 bash "$script" >task0.txt 2>&1 || { cat task0.txt; fail "array task 0 failed"; }
+"$ML_TRAIN" sweep -c small.yaml --grid training.lr=0.03,0.04 --launcher slurm --dry-run >s3.sh
+[ "$(sed -n 's/^#SBATCH --array=//p' s3.sh)" = "1" ] || { cat s3.sh; fail "the trained point was resubmitted"; }
+set +e
+SLURM_ARRAY_TASK_ID=7 bash "$script" >/dev/null 2>&1
+[ $? = 2 ] || fail "an unknown array task did not exit 2"
+PATH=/nonexistent "$ML_TRAIN" sweep -c small.yaml --grid training.lr=0.03,0.04 --launcher slurm >o.txt 2>&1
+code=$?
+set -e
+[ $code = 2 ] && grep -q "sbatch is not on PATH" o.txt || { cat o.txt; fail "no sbatch: exit $code"; }
 echo "report e2e ok"
