@@ -6,7 +6,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 ML_TRAIN := $(BUILD_DIR)/ml-train
 
-.PHONY: all setup configure build train test bench clean format format-check fuzz sanitize
+.PHONY: all setup configure build train test test-slurm bench clean format format-check fuzz sanitize
 
 all: build
 
@@ -27,6 +27,12 @@ train: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# A real one-node Slurm (slurm-wlm + munge, started and stopped by the test,
+# as root): a job-array sweep and `srun -n 2` ranks against local results.
+test-slurm: build
+	ML_TRAIN=$(CURDIR)/$(ML_TRAIN) SOURCE_DIR=$(CURDIR) PYTHON=/usr/bin/python3 \
+	  bash tests/slurm/slurm_test.sh
 
 # Every benchmark (bench/run all): against PyTorch, data at scale, fastText.
 # bench/setup installs what only the benchmarks need (fastText, GNU time).
