@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
     if (group) group->barrier();
     t0 = std::chrono::steady_clock::now();
     reduced = payload[0].clone();
-    for (std::size_t j = 1; j < mine.size(); ++j) reduced.add_(payload[static_cast<std::int64_t>(j)]);
+    for (std::size_t j = 1; j < mine.size(); ++j)
+      reduced.add_(payload[static_cast<std::int64_t>(j)]);
     if (group) group->all_reduce_sum(&reduced);
     reduce_ms.push_back(ms_since(t0));
   }

@@ -170,6 +170,7 @@ TEST(ConfigTable, DrivesDefaultsJsonAndYaml) {
   Config base = defaults;
   apply_override(&base, "tokenizer.kind=sentencepiece");  // so that its keys may be set
   apply_override(&base, "tokenizer.ngrams=2");
+  apply_override(&base, "training.grad_shards=2");  // so that runtime.nproc may be 2
   for (const ConfigKey& k : config_table()) {
     if (k.kind != ConfigKind::kInt) continue;
     Config c = base;
@@ -244,6 +245,32 @@ TEST(ConfigIdentity, TokenizerKeysThatDoNotFitAreErrors) {
                 .find("need model.arch=bow"),
             std::string::npos);
   EXPECT_EQ(err({"tokenizer.kind=char", "tokenizer.ngrams=4", "tokenizer.hash_buckets=1000"}), "");
+}
+
+// Gradient shards: part of the identity when set (K = 1 is the identity
+// without the key); the number of ranks is not; each rank computes whole
+// shards of whole examples.
+TEST(ConfigIdentity, GradShardsCountRanksDoNot) {
+  const Config defaults;
+  Config one = defaults, two = defaults;
+  apply_override(&one, "training.grad_shards=1");
+  apply_override(&two, "training.grad_shards=2");
+  EXPECT_EQ(one.run_id(), defaults.run_id());
+  EXPECT_NE(two.run_id(), defaults.run_id());
+  Config ranks = two;
+  apply_override(&ranks, "runtime.nproc=2");
+  EXPECT_EQ(ranks.run_id(), two.run_id());
+  auto err = [](std::vector<std::string> overrides) {
+    ConfigSources s;
+    s.overrides = std::move(overrides);
+    return error_of(s);
+  };
+  EXPECT_NE(err({"runtime.nproc=3", "training.grad_shards=2"}).find("key 'runtime.nproc'"),
+            std::string::npos);
+  EXPECT_NE(
+      err({"training.batch_size=4", "training.grad_shards=5"}).find("key 'training.grad_shards'"),
+      std::string::npos);
+  EXPECT_EQ(err({"runtime.nproc=3", "training.grad_shards=7"}), "");
 }
 
 TEST(ParseKeyValues, OneParserForEveryKeyValueList) {
