@@ -181,6 +181,21 @@ std::vector<std::string> gather_hex(Group& group, const std::string& hex) {
   return out;
 }
 
+// Every rank's state sha256, gathered: "" when all equal rank 0's, else
+// which rank differs. The replicas apply the same combined gradient, so they
+// are equal by construction; this checks it at every epoch's end, where rank
+// 0 checkpoints, so that its checkpoint is every rank's state.
+std::string replicas_differ(Group& group, torch::nn::Module& model) {
+  const auto all = gather_hex(group, state_sha256(model));
+  for (std::size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      return "rank " + std::to_string(r) + " holds other weights than rank 0 (state_sha256 " +
+             all[r].substr(0, 16) + " vs " + all[0].substr(0, 16) + ")";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 RunResult train(const Config& cfg, const TrainOptions& opt) {
@@ -326,15 +341,12 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
         train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards, group.get(),
                            cfg.seed, step, cfg.training.grad_clip, nullptr);
       }
+      const std::string differ = replicas_differ(*group, *model);
+      if (!differ.empty()) fail_run(differ);
     }
-    // Every rank must end where rank 0 ends.
-    const auto all = gather_hex(*group, state_sha256(*model));
     RunResult r;
-    r.state_sha256 = all[static_cast<std::size_t>(ranks.rank)];
+    r.state_sha256 = state_sha256(*model);
     r.steps = step;
-    if (all[static_cast<std::size_t>(ranks.rank)] != all[0]) {
-      fail_run("rank " + std::to_string(ranks.rank) + " ended with other weights than rank 0");
-    }
     return r;
   }
   Run& run = *run_holder;
@@ -393,6 +405,10 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
       progress.step(step, epoch, batch.index, loss, batch.size());
     }
     progress.end_epoch();
+    if (group) {
+      const std::string differ = replicas_differ(*group, *model);
+      if (!differ.empty()) run.fail(differ);
+    }
 
     const double train_secs = seconds_since_steady(epoch_start);
     const auto eval_start = std::chrono::steady_clock::now();
@@ -430,16 +446,6 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     }
   }
 
-  if (group) {
-    const auto all = gather_hex(*group, state_sha256(*model));
-    for (int r = 1; r < group->world(); ++r) {
-      if (all[static_cast<std::size_t>(r)] != all[0]) {
-        run.fail("rank " + std::to_string(r) + " ended with other weights than rank 0 (" +
-                 all[static_cast<std::size_t>(r)].substr(0, 16) + " vs " + all[0].substr(0, 16) +
-                 ")");
-      }
-    }
-  }
   const EvalResult val = evaluate(*model, data.val, cfg, num_classes);
   const EvalResult test = evaluate(*model, data.test, cfg, num_classes);
   const json summary = run.finish({{"val", split_metrics(val)},

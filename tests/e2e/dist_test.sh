@@ -47,6 +47,18 @@ h3=$(awk '/^state_hash/ {print $2}' rank0.txt)
 [ "$(ls "$WORK/torchrun" | grep -vc '^\.')" = 1 ] || fail "not exactly one run directory"
 echo "torchrun environment: $h3 = one process = local launcher"
 
+# The replicas are checked at every epoch's end: rank 0 perturbed through the
+# control contract (the ranks share MLTRAIN_CONTROL; only rank 0's Run applies
+# it) must fail the run, naming rank 1.
+set +e
+MLTRAIN_CONTROL='{"perturb": {"step": 3, "tensor": "fc2.weight"}}' "$ML_TRAIN" train -c small.yaml \
+  training.grad_shards=2 runtime.nproc=2 runtime.output_dir="$WORK/perturbed" >p.txt 2>&1
+code=$?
+set -e
+[ $code = 1 ] || { cat p.txt; fail "replicas apart: exit $code"; }
+grep -q "rank 1 holds other weights than rank 0" p.txt || { cat p.txt; fail "replicas apart: not named"; }
+[ "$(json_get "$WORK"/perturbed/*/run.json status)" = failed ] || fail "replicas apart: run not failed"
+
 # Identity: K changes it (K=1 is the identity without the key), ranks do not.
 id() { "$ML_TRAIN" config -c small.yaml "$@" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["run_id"])'; }
 [ "$(id)" = "$(id training.grad_shards=1)" ] || fail "grad_shards=1 changed the run id"
