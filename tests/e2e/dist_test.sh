@@ -20,6 +20,14 @@ for arch in bow cnn transformer; do
   echo "$arch: identical for 1 and 2 ranks"
 done
 
+# verify's kill at an exact step works through the launcher: rank 0 stops
+# itself (stop_at), the launcher kills the ranks and stops in turn, verify
+# SIGKILLs it; the resumed 2-rank job ends identical.
+"$ML_TRAIN" verify -c small.yaml training.grad_shards=2 runtime.nproc=2 --repeats 1 \
+  --interrupt-at 7 runtime.output_dir="$WORK/v-kill" >o.txt 2>&1 \
+  || { cat o.txt; fail "2 ranks killed at step 7 and resumed differ"; }
+grep -q "all 2 runs identical" o.txt || { cat o.txt; fail "interrupt: no verdict"; }
+
 # Three shards over two ranks (rank 0 computes shards 0 and 2) = one process.
 "$ML_TRAIN" train -c small.yaml model.arch=cnn training.grad_shards=3 \
   runtime.output_dir="$WORK/one" >one.txt 2>&1 || { cat one.txt; fail "K=3 one process"; }
