@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <sstream>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -166,7 +167,9 @@ std::unique_ptr<Group> Group::connect(const RankEnv& env, double timeout_seconds
   // c10d logs its failures through glog on stderr (with a banner about
   // glog's initialisation); every one of them reaches the user as one line
   // of ours instead.
-  FLAGS_minloglevel = google::GLOG_FATAL;
+  // Once, before any c10d thread of this process exists.
+  static std::once_flag quiet_glog;
+  std::call_once(quiet_glog, [] { FLAGS_minloglevel = google::GLOG_FATAL; });
   auto impl = std::make_unique<Impl>();
   impl->rank = env.rank;
   impl->world = env.world;
