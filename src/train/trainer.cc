@@ -273,6 +273,12 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
       }
       return r;
     }
+    if (group) {
+      // Who trained this attempt (the world size never changes the result).
+      run_holder->annotate(
+          "ranks",
+          {{"world", group->world()}, {"launcher", ranks.source}, {"store", group->address()}});
+    }
     run_holder->write_file(layout::kVocab, data.vocab.to_text());
     if (!data.tokenizer_model.empty()) {
       run_holder->write_file(layout::kTokenizer, data.tokenizer_model);

@@ -37,6 +37,7 @@ h1=$(awk '/^state_hash/ {print $2}' one.txt)
 h2=$(awk '/^state_hash/ {print $2}' launcher.txt)
 [ -n "$h1" ] && [ "$h1" = "$h2" ] || fail "K=3: one process $h1, two ranks $h2"
 grep -q "2 ranks" launcher.txt || { cat launcher.txt; fail "the launcher run does not say it had 2 ranks"; }
+[ "$(json_get "$WORK"/launcher/*/run.json ranks.world)" = 2 ] || fail "run.json does not record 2 ranks"
 
 # torchrun's contract: the environment it gives each worker.
 port=$(free_port)
