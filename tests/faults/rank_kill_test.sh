@@ -85,4 +85,26 @@ for victim_rank in 1 0; do
   [ "$(grep -c "^ml-train: error: " "tr$other.err")" = 1 ] || { cat "tr$other.err"; fail "rank $other: not one error line"; }
   echo "torchrun env: rank $victim_rank killed, rank $other exited $code after $ms ms: $(cat "tr$other.err")"
 done
+# A peer that hangs (SIGSTOP) instead of dying: the other rank fails after
+# runtime.dist_timeout, not later, with one line.
+port=$(free_port)
+for r in 0 1; do
+  env RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$ML_TRAIN" train "${args[@]}" \
+    runtime.dist_timeout=3 runtime.output_dir="$WORK/hang" >"h$r.txt" 2>"h$r.err" &
+  pid[$r]=$!
+done
+wait_steps "$WORK/hang" 30
+kill -STOP "${pid[1]}"
+t0=$(date +%s%N)
+set +e
+wait "${pid[0]}"
+code=$?
+set -e
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -9 "${pid[1]}"
+wait "${pid[1]}" 2>/dev/null || true
+[ $code = 1 ] || { cat h0.err; fail "rank 0 with a hung peer: exit $code"; }
+[ $ms -ge 2500 ] && [ $ms -lt 15000 ] || fail "rank 0 with a hung peer took $ms ms (timeout 3 s)"
+grep -q "timeout 3 s" h0.err || { cat h0.err; fail "the error does not say the timeout"; }
+echo "hung peer: rank 0 exited $code after $ms ms"
 echo "rank kill ok"
