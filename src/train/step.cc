@@ -96,7 +96,7 @@ float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimiz
 }
 
 EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Config& cfg,
-                    std::int64_t num_classes) {
+                    std::int64_t num_classes, Group* group) {
   EvalResult r;
   if (split.size() == 0) return r;
   torch::NoGradGuard no_grad;
@@ -105,31 +105,63 @@ EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Conf
   lo.batch_size = kEvalBatch;
   lo.shuffle = false;
   lo.seed = cfg.seed;
-  lo.num_workers = cfg.runtime.num_workers;
+  lo.num_workers = group ? 0 : cfg.runtime.num_workers;
   lo.layout = layout_for(cfg.model.arch);
   DeterministicLoader loader(split, lo);
-  loader.start_epoch(0);
-  std::vector<std::int64_t> tp(num_classes, 0), fp(num_classes, 0), fn(num_classes, 0);
-  double loss_sum = 0;
-  std::int64_t correct = 0;
-  Batch b;
-  while (loader.next(&b)) {
+  const std::int64_t batches = loader.num_batches();
+  const std::int64_t world = group ? group->world() : 1;
+  const std::int64_t rank = group ? group->rank() : 0;
+  // One row per batch this rank evaluates (b % world == rank): its summed
+  // loss, its correct count, then tp, fp, fn per class. Doubles hold every
+  // count exactly.
+  const std::int64_t width = 2 + 3 * num_classes;
+  const std::int64_t rows = (batches + world - 1) / world;
+  torch::Tensor mine = torch::zeros({rows, width}, torch::kDouble);
+  auto one_batch = [&](const Batch& b, std::int64_t row) {
     torch::Tensor logits = model.forward(b);  // (B, C)
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, b.labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    auto out = mine.accessor<double, 2>();
+    out[row][0] = torch::nn::functional::cross_entropy(
+                      logits, b.labels,
+                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
     torch::Tensor pred = logits.argmax(1);  // (B,)
     auto pa = pred.accessor<std::int64_t, 1>();
     auto la = b.labels.accessor<std::int64_t, 1>();
     for (std::int64_t i = 0; i < b.size(); ++i) {
       if (pa[i] == la[i]) {
-        ++correct;
-        ++tp[la[i]];
+        out[row][1] += 1;
+        out[row][2 + la[i]] += 1;  // tp
       } else {
-        ++fp[pa[i]];
-        ++fn[la[i]];
+        out[row][2 + num_classes + pa[i]] += 1;      // fp
+        out[row][2 + 2 * num_classes + la[i]] += 1;  // fn
       }
+    }
+  };
+  if (group) {
+    for (std::int64_t b = rank, row = 0; b < batches; b += world, ++row) {
+      one_batch(loader.make_batch(0, b), row);
+    }
+  } else {
+    loader.start_epoch(0);
+    Batch b;
+    for (std::int64_t row = 0; loader.next(&b); ++row) one_batch(b, row);
+  }
+  model.train();
+  const std::vector<torch::Tensor> all =
+      group ? group->all_gather(mine) : std::vector<torch::Tensor>{mine};
+  // Batch b sits in row b / world of rank b % world: added in batch order,
+  // the same additions for any world size.
+  std::vector<std::int64_t> tp(num_classes, 0), fp(num_classes, 0), fn(num_classes, 0);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  for (std::int64_t b = 0; b < batches; ++b) {
+    auto row = all[static_cast<std::size_t>(b % world)].accessor<double, 2>()[b / world];
+    loss_sum += row[0];
+    correct += static_cast<std::int64_t>(row[1]);
+    for (std::int64_t c = 0; c < num_classes; ++c) {
+      tp[c] += static_cast<std::int64_t>(row[2 + c]);
+      fp[c] += static_cast<std::int64_t>(row[2 + num_classes + c]);
+      fn[c] += static_cast<std::int64_t>(row[2 + 2 * num_classes + c]);
     }
   }
   r.n = split.size();
@@ -141,7 +173,6 @@ EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Conf
     f1 += d ? 2.0 * static_cast<double>(tp[c]) / static_cast<double>(d) : 0.0;
   }
   r.f1 = f1 / static_cast<double>(num_classes);
-  model.train();
   return r;
 }
 

@@ -15,6 +15,8 @@
 
 namespace mltrain {
 
+class Group;
+
 // One optimizer step on `batch`: dropout masks keyed by (seed, step), forward
 // to logits (B, C), mean cross-entropy, backward, gradient clipping to
 // `grad_clip` (global L2 norm; 0 = off), optimizer step. Returns the loss.
@@ -22,8 +24,6 @@ namespace mltrain {
 // the Run can fingerprint them.
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const Batch& batch,
                  std::uint64_t seed, std::int64_t step, double grad_clip);
-
-class Group;
 
 // One optimizer step of a batch cut into `shards` gradient shards
 // (training.grad_shards > 1), of which this rank holds batch.parts (shards k
@@ -45,8 +45,11 @@ struct EvalResult {
 };
 
 // The model on a whole split, in file order, batches of 128, in eval mode.
+// With a group every rank calls it: rank r evaluates batches b % world == r,
+// the per-batch sums are all-gathered and added in batch order, so every
+// rank gets the single-process result bit for bit.
 EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Config& cfg,
-                    std::int64_t num_classes);
+                    std::int64_t num_classes, Group* group = nullptr);
 
 }  // namespace mltrain
 

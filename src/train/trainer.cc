@@ -349,7 +349,10 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
       }
       const std::string differ = replicas_differ(*group, *model);
       if (!differ.empty()) fail_run(differ);
+      evaluate(*model, data.val, cfg, num_classes, group.get());  // its share of rank 0's
     }
+    evaluate(*model, data.val, cfg, num_classes, group.get());
+    evaluate(*model, data.test, cfg, num_classes, group.get());
     RunResult r;
     r.state_sha256 = state_sha256(*model);
     r.steps = step;
@@ -418,7 +421,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
 
     const double train_secs = seconds_since_steady(epoch_start);
     const auto eval_start = std::chrono::steady_clock::now();
-    const EvalResult ev = evaluate(*model, data.val, cfg, num_classes);
+    const EvalResult ev = evaluate(*model, data.val, cfg, num_classes, group.get());
     const double eval_secs = seconds_since_steady(eval_start);
     const std::int64_t step = run.position().step;
     if (!std::isfinite(ev.loss)) {
@@ -452,8 +455,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     }
   }
 
-  const EvalResult val = evaluate(*model, data.val, cfg, num_classes);
-  const EvalResult test = evaluate(*model, data.test, cfg, num_classes);
+  const EvalResult val = evaluate(*model, data.val, cfg, num_classes, group.get());
+  const EvalResult test = evaluate(*model, data.test, cfg, num_classes, group.get());
   const json summary = run.finish({{"val", split_metrics(val)},
                                    {"test", data.test.size() ? split_metrics(test) : json(nullptr)},
                                    {"data_seconds", data.seconds}});
