@@ -258,14 +258,13 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
 
   // Rank 0 opens the run; the others learn from it where training starts.
   std::optional<Run> run_holder;
-  json start_header;
   if (leader) {
     run_holder.emplace(Run::open(cfg.identity_json(), run_options(cfg, opt, data)));
+    if (group) {
+      std::string h = json{{"completed", run_holder->completed()}}.dump();
+      group->broadcast_bytes(&h, 0);
+    }
     if (run_holder->completed()) {
-      if (group) {
-        std::string h = json{{"completed", true}}.dump();
-        group->broadcast_bytes(&h, 0);
-      }
       RunResult r = completed_result(*run_holder);
       if (out) {
         *out << "run " << r.run_id << " is already completed in " << r.run_dir << " (state_hash "
@@ -286,8 +285,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   } else {
     std::string h;
     group->broadcast_bytes(&h, 0);
-    start_header = json::parse(h);
-    if (start_header.value("completed", false)) {
+    if (json::parse(h).value("completed", false)) {
       RunResult r;
       r.already_completed = true;
       return r;
@@ -329,49 +327,31 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   const std::int64_t steps_per_epoch = loader.num_batches();
   const std::int64_t total_steps = steps_per_epoch * cfg.training.epochs;
 
-  if (!leader) {
-    // Start from rank 0's state (a fresh model or its checkpoint), then
-    // take the same steps.
-    std::string bytes;
-    group->broadcast_bytes(&bytes, 0);
-    load_state_bytes(bytes, *model, *optimizer);
-    const auto step0 = start_header.at("step").get<std::int64_t>();
-    std::int64_t step = step0;
-    Batch batch;
-    for (std::int64_t epoch = start_header.at("epoch").get<std::int64_t>();
-         epoch < cfg.training.epochs; ++epoch) {
-      loader.start_epoch(epoch, step == step0 ? start_header.at("batch").get<std::int64_t>() : 0);
-      while (loader.next(&batch)) {
-        ++step;
-        set_lr(*optimizer, learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch));
-        train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards, group.get(),
-                           cfg.seed, step, cfg.training.grad_clip, nullptr);
-      }
-      const std::string differ = replicas_differ(*group, *model);
-      if (!differ.empty()) fail_run(differ);
-      evaluate(*model, data.val, cfg, num_classes, group.get());  // its share of rank 0's
-    }
-    evaluate(*model, data.val, cfg, num_classes, group.get());
-    evaluate(*model, data.test, cfg, num_classes, group.get());
-    RunResult r;
-    r.state_sha256 = state_sha256(*model);
-    r.steps = step;
-    return r;
+  // Rank 0's Run; the other ranks have none and record nothing.
+  Run* run = leader ? &*run_holder : nullptr;
+  RunPosition start;
+  if (run) {
+    // The running train loss of the epoch travels in the checkpoints.
+    run->state() = {{"epoch_loss_sum", 0.0}, {"epoch_loss_count", 0}};
+    start = run->resume(*model, *optimizer);
   }
-  Run& run = *run_holder;
-
-  // The running train loss of the epoch travels in the checkpoints.
-  run.state() = {{"epoch_loss_sum", 0.0}, {"epoch_loss_count", 0}};
-  const RunPosition start = run.resume(*model, *optimizer);
   if (group) {
+    // Every rank starts from rank 0's state (a fresh model or its checkpoint).
     std::string h =
         json{{"epoch", start.epoch}, {"batch", start.batch}, {"step", start.step}}.dump();
     group->broadcast_bytes(&h, 0);
-    std::string bytes = state_bytes(*model, *optimizer);
+    std::string bytes = leader ? state_bytes(*model, *optimizer) : std::string();
     group->broadcast_bytes(&bytes, 0);
+    if (!leader) {
+      const json p = json::parse(h);
+      start.epoch = p.at("epoch").get<std::int64_t>();
+      start.batch = p.at("batch").get<std::int64_t>();
+      start.step = p.at("step").get<std::int64_t>();
+      load_state_bytes(bytes, *model, *optimizer);
+    }
   }
   if (out) {
-    *out << "run " << run.id() << "  " << run.dir() << "\n"
+    *out << "run " << run->id() << "  " << run->dir() << "\n"
          << "  " << cfg.model.arch << ", " << data.train.size() << " train / " << data.val.size()
          << " val" << (data.test.size() ? " / " + std::to_string(data.test.size()) + " test" : "")
          << ", vocab " << data.vocab.size() << ", seed " << cfg.seed << ", deterministic "
@@ -385,15 +365,16 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     *out << std::flush;
   }
 
-  Progress progress(opt.log, cfg.runtime.progress, cfg.runtime.log_every, total_steps,
-                    cfg.training.epochs, steps_per_epoch, start.step);
+  Progress progress(leader ? opt.log : nullptr, cfg.runtime.progress, cfg.runtime.log_every,
+                    total_steps, cfg.training.epochs, steps_per_epoch, start.step);
   Batch batch;
+  std::int64_t steps_done = start.step;
   for (std::int64_t epoch = start.epoch; epoch < cfg.training.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     double comm_secs = 0;
     loader.start_epoch(epoch, epoch == start.epoch ? start.batch : 0);
     while (loader.next(&batch)) {
-      const std::int64_t step = run.position().step + 1;
+      const std::int64_t step = ++steps_done;
       const double lr = learning_rate_at(cfg.training, step - 1, total_steps, steps_per_epoch);
       set_lr(*optimizer, lr);
       double comm = 0;
@@ -403,34 +384,36 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
                                    cfg.seed, step, cfg.training.grad_clip, &comm)
               : train_step(*model, *optimizer, batch, cfg.seed, step, cfg.training.grad_clip);
       comm_secs += comm;
+      if (!run) continue;
       // With shards, the inputs of shard 0 (always on rank 0).
       const Batch& in = batch.parts.empty() ? batch : batch.parts.front();
-      run.record_input("batch.tokens", in.tokens);
-      run.record_input("batch.labels", in.labels);
-      json& st = run.state();
+      run->record_input("batch.tokens", in.tokens);
+      run->record_input("batch.labels", in.labels);
+      json& st = run->state();
       st["epoch_loss_sum"] = st["epoch_loss_sum"].get<double>() + static_cast<double>(loss);
       st["epoch_loss_count"] = st["epoch_loss_count"].get<std::int64_t>() + 1;
-      run.record_step(loss, lr);
+      run->record_step(loss, lr);
       progress.step(step, epoch, batch.index, loss, batch.size());
     }
     progress.end_epoch();
     if (group) {
       const std::string differ = replicas_differ(*group, *model);
-      if (!differ.empty()) run.fail(differ);
+      if (!differ.empty()) run ? run->fail(differ) : fail_run(differ);
     }
 
     const double train_secs = seconds_since_steady(epoch_start);
     const auto eval_start = std::chrono::steady_clock::now();
     const EvalResult ev = evaluate(*model, data.val, cfg, num_classes, group.get());
     const double eval_secs = seconds_since_steady(eval_start);
-    const std::int64_t step = run.position().step;
+    if (!run) continue;  // the other ranks computed their share of it
+    const std::int64_t step = run->position().step;
     if (!std::isfinite(ev.loss)) {
-      run.fail("training diverged: validation loss is " +
-               std::string(std::isnan(ev.loss) ? "nan" : "inf") + " after epoch " +
-               std::to_string(epoch + 1) + " (step " + std::to_string(step) +
-               "); lower training.lr or set training.grad_clip");
+      run->fail("training diverged: validation loss is " +
+                std::string(std::isnan(ev.loss) ? "nan" : "inf") + " after epoch " +
+                std::to_string(epoch + 1) + " (step " + std::to_string(step) +
+                "); lower training.lr or set training.grad_clip");
     }
-    json& st = run.state();
+    json& st = run->state();
     const auto count = st["epoch_loss_count"].get<std::int64_t>();
     const double train_loss =
         count ? st["epoch_loss_sum"].get<double>() / static_cast<double>(count) : 0;
@@ -445,7 +428,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
                     {"train_seconds", train_secs},
                     {"eval_seconds", eval_secs}};
     if (group) metrics["comm_seconds"] = comm_secs;
-    run.record_epoch(metrics);
+    run->record_epoch(metrics);
     if (out) {
       *out << "epoch " << epoch + 1 << "/" << cfg.training.epochs << "  train_loss "
            << fixed_decimals(train_loss, 4) << "  val_loss " << fixed_decimals(ev.loss, 4)
@@ -457,13 +440,20 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
 
   const EvalResult val = evaluate(*model, data.val, cfg, num_classes, group.get());
   const EvalResult test = evaluate(*model, data.test, cfg, num_classes, group.get());
-  const json summary = run.finish({{"val", split_metrics(val)},
-                                   {"test", data.test.size() ? split_metrics(test) : json(nullptr)},
-                                   {"data_seconds", data.seconds}});
+  if (!run) {
+    RunResult r;
+    r.state_sha256 = state_sha256(*model);
+    r.steps = steps_done;
+    return r;
+  }
+  const json summary =
+      run->finish({{"val", split_metrics(val)},
+                   {"test", data.test.size() ? split_metrics(test) : json(nullptr)},
+                   {"data_seconds", data.seconds}});
 
   RunResult res;
-  res.run_id = run.id();
-  res.run_dir = run.dir();
+  res.run_id = run->id();
+  res.run_dir = run->dir();
   res.summary = summary;
   res.state_hash = summary["state_hash"].get<std::string>();
   res.state_sha256 = summary["state_sha256"].get<std::string>();
@@ -476,12 +466,12 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
     }
     *out << "state_hash " << res.state_hash << "\n" << std::flush;
   }
-  if (!run.rerun_of().is_null()) {
-    res.original_state_hash = run.rerun_of().value("state_hash", "");
-    res.rerun_matches = res.state_sha256 == run.rerun_of().value("state_sha256", "");
+  if (!run->rerun_of().is_null()) {
+    res.original_state_hash = run->rerun_of().value("state_hash", "");
+    res.rerun_matches = res.state_sha256 == run->rerun_of().value("state_sha256", "");
     if (out) {
       // reruns/<n>: the directory's name is the rerun's number.
-      const std::string n = run.dir().substr(run.dir().rfind('/') + 1);
+      const std::string n = run->dir().substr(run->dir().rfind('/') + 1);
       *out << "rerun " << n << ": state_hash " << res.state_hash
            << (res.rerun_matches ? " matches " : " DIFFERS from ") << "the original "
            << res.original_state_hash << "\n";
