@@ -40,7 +40,8 @@ float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, cons
 
 float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                          const Batch& batch, std::int64_t shards, Group* group, std::uint64_t seed,
-                         std::int64_t step, double grad_clip, double* comm_seconds) {
+                         std::int64_t step, double grad_clip, ShardScratch* scratch,
+                         double* comm_seconds) {
   const std::int64_t world = group ? group->world() : 1;
   std::vector<torch::Tensor> params;
   for (auto& g : optimizer.param_groups()) {
@@ -50,21 +51,34 @@ float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   for (const auto& p : params) total += p.numel();
   // Row j: shard rank + j * world; its gradient, then its loss.
   const std::int64_t slots = (shards + world - 1) / world;
-  torch::Tensor payload = torch::zeros({slots, total + 1}, torch::kFloat);
+  if (!scratch->payload.defined()) {
+    scratch->payload = torch::empty({slots, total + 1}, torch::kFloat);
+    scratch->sum = torch::empty({total}, torch::kFloat);
+  }
+  torch::Tensor& payload = scratch->payload;
   const auto n = static_cast<float>(batch.size());
-  for (std::size_t j = 0; j < batch.parts.size(); ++j) {
-    const Batch& part = batch.parts[j];
-    if (part.size() == 0) continue;  // an empty shard adds zeros
+  for (std::int64_t j = 0; j < slots; ++j) {
+    const bool mine = j < static_cast<std::int64_t>(batch.parts.size());
+    if (!mine || batch.parts[static_cast<std::size_t>(j)].size() == 0) {
+      payload[j].zero_();  // no shard, or an empty one: it adds zeros
+      continue;
+    }
+    const Batch& part = batch.parts[static_cast<std::size_t>(j)];
     for (auto& p : params) p.mutable_grad().reset();
     model.set_random_step(seed, step, part.shard);
     torch::Tensor logits = model.forward(part);  // (n_k, C)
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits, part.labels) *
                          (static_cast<float>(part.size()) / n);
     loss.backward();
-    torch::Tensor row = payload[static_cast<std::int64_t>(j)];
+    torch::Tensor row = payload[j];
     std::int64_t off = 0;
     for (const auto& p : params) {
-      if (p.grad().defined()) row.narrow(0, off, p.numel()).copy_(p.grad().reshape({-1}));
+      torch::Tensor slice = row.narrow(0, off, p.numel());
+      if (p.grad().defined()) {
+        slice.copy_(p.grad().reshape({-1}));
+      } else {
+        slice.zero_();  // a parameter this shard does not reach
+      }
       off += p.numel();
     }
     row[total] = loss.item<float>();
@@ -79,7 +93,8 @@ float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   }
   // Shard k sits in row k / world of rank k % world's payload.
   auto shard_row = [&](std::int64_t k) { return all[k % world][k / world]; };
-  torch::Tensor sum = shard_row(0).narrow(0, 0, total).clone();
+  torch::Tensor& sum = scratch->sum;
+  sum.copy_(shard_row(0).narrow(0, 0, total));
   float loss = shard_row(0)[total].item<float>();
   for (std::int64_t k = 1; k < shards; ++k) {
     sum.add_(shard_row(k).narrow(0, 0, total));

@@ -35,9 +35,15 @@ float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, cons
 // the same additions whatever the world size. Then clipping and the
 // optimizer step, identical on every rank. Returns the summed loss;
 // *comm_seconds gets the time spent gathering.
+// `scratch` keeps the payload and the summed gradient (which the parameters'
+// gradients view) from one step to the next: no allocation per step.
+struct ShardScratch {
+  torch::Tensor payload, sum;
+};
 float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                          const Batch& batch, std::int64_t shards, Group* group, std::uint64_t seed,
-                         std::int64_t step, double grad_clip, double* comm_seconds);
+                         std::int64_t step, double grad_clip, ShardScratch* scratch,
+                         double* comm_seconds);
 
 struct EvalResult {
   double loss = 0, acc = 0, f1 = 0;  // mean loss, accuracy, macro-F1

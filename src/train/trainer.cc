@@ -369,6 +369,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
                     total_steps, cfg.training.epochs, steps_per_epoch, start.step);
   Batch batch;
   std::int64_t steps_done = start.step;
+  ShardScratch scratch;  // training.grad_shards > 1: the exchange's buffers
   for (std::int64_t epoch = start.epoch; epoch < cfg.training.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     double comm_secs = 0;
@@ -381,7 +382,7 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
       const float loss =
           cfg.training.grad_shards > 1
               ? train_step_sharded(*model, *optimizer, batch, cfg.training.grad_shards, group.get(),
-                                   cfg.seed, step, cfg.training.grad_clip, &comm)
+                                   cfg.seed, step, cfg.training.grad_clip, &scratch, &comm)
               : train_step(*model, *optimizer, batch, cfg.seed, step, cfg.training.grad_clip);
       comm_secs += comm;
       if (!run) continue;
