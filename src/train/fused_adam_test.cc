@@ -164,5 +164,44 @@ TEST(TrainStep, AParameterTheLossMissesGetsZerosNotNothing) {
   EXPECT_LT(model.unused_.max().item<float>(), 1.0f);  // weight decay moved it
 }
 
+// The sharded step reuses its buffers between steps: a parameter no shard
+// reaches still gets zeros, and an empty shard adds zeros, not what the
+// buffer held a step before (the same parameters as with fresh buffers).
+TEST(TrainStep, ShardedStepReusesNothingStale) {
+  auto shard = [](std::int64_t k, std::int64_t rows) {
+    Batch p;
+    p.tokens = torch::randint(0, 5, {rows, 3}, torch::kLong);
+    p.labels = torch::randint(0, 2, {rows}, torch::kLong);
+    p.shard = k;
+    return p;
+  };
+  torch::manual_seed(3);
+  Batch full, half;  // two steps: both shards, then shard 1 empty
+  full.parts = {shard(0, 3), shard(1, 2)};
+  full.examples = 5;
+  half.parts = {shard(0, 3), shard(1, 0)};
+  half.examples = 3;
+  torch::manual_seed(1);
+  OneUnusedParameter reused;
+  torch::manual_seed(1);
+  OneUnusedParameter fresh;
+  FusedAdam opt_r(reused.parameters(), torch::optim::AdamOptions(0.1).weight_decay(0.5), false);
+  FusedAdam opt_f(fresh.parameters(), torch::optim::AdamOptions(0.1).weight_decay(0.5), false);
+  ShardScratch scratch;
+  for (int step = 1; step <= 4; ++step) {
+    const Batch& b = step % 2 ? full : half;
+    const float lr =
+        train_step_sharded(reused, opt_r, b, 2, nullptr, 42, step, 0.0, &scratch, nullptr);
+    ShardScratch once;
+    const float lf = train_step_sharded(fresh, opt_f, b, 2, nullptr, 42, step, 0.0, &once, nullptr);
+    EXPECT_EQ(lr, lf) << "step " << step;
+    ASSERT_TRUE(reused.unused_.grad().defined());
+    EXPECT_TRUE(torch::equal(reused.unused_.grad(), torch::zeros({4}))) << "step " << step;
+  }
+  EXPECT_TRUE(torch::equal(reused.fc_->weight, fresh.fc_->weight));
+  EXPECT_TRUE(torch::equal(reused.unused_, fresh.unused_));
+  EXPECT_LT(reused.unused_.max().item<float>(), 1.0f);  // weight decay moved it
+}
+
 }  // namespace
 }  // namespace mltrain
