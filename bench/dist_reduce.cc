@@ -16,7 +16,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "train/dist.h"
+#include "mltrain/ranks.h"
 
 namespace {
 

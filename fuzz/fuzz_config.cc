@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "core/json_io.h"
 #include "fuzz_common.h"
 #include "mltrain/config.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 #include "run/control.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,10 +1,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/fs.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
-#include "run/layout.h"
+#include "mltrain/files.h"
+#include "mltrain/layout.h"
 
 namespace mltrain {
 namespace cli {

@@ -1,4 +1,4 @@
-#include "core/format.h"
+#include "mltrain/format.h"
 
 #include <ctime>
 #include <iomanip>

@@ -1,7 +1,5 @@
-// Internal: small file-system helpers. Every file ml-train writes whole is written
-// atomically: to a temporary file in the same directory, fsync'ed, then
-// renamed over the target, so a crash (even SIGKILL) leaves either the old
-// file or the new one, never a half-written one.
+// Internal: the file-system helpers beyond the public ones (mltrain/files.h):
+// files written in pieces, numbered and temporary directories, mappings.
 #ifndef MLTRAIN_SRC_CORE_FS_H_
 #define MLTRAIN_SRC_CORE_FS_H_
 
@@ -11,11 +9,9 @@
 #include <vector>
 
 #include "core/hash.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
-
-// Throws Error naming the path on failure.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // write_file_atomic for a file written in pieces: appended to a temporary
 // file, which commit() fsyncs and renames over `path`. Without commit()
@@ -38,11 +34,6 @@ class AtomicFileWriter {
   std::string path_, tmp_;
   int fd_ = -1;
 };
-std::string read_file(const std::string& path);
-bool path_exists(const std::string& path);
-bool is_directory(const std::string& path);
-// mkdir -p. Throws Error naming the path on failure.
-void make_dirs(const std::string& path);
 // mkdir of one directory: true if this call created it, false if it already
 // existed (atomic, so concurrent processes never both get true). Throws Error
 // naming the path on any other failure.
@@ -51,10 +42,7 @@ bool make_dir_exclusive(const std::string& path);
 // directory that does not exist yet, and returns it. Two processes never get
 // the same one.
 std::string claim_numbered_dir(const std::string& parent);
-std::string join_path(const std::string& a, const std::string& b);
 std::uint64_t file_size_or_zero(const std::string& path);
-// The names in a directory (not . and ..), sorted; none when it does not exist.
-std::vector<std::string> list_dir(const std::string& dir);
 // Removes the "*.tmp.*" files write_file_atomic leaves when killed mid-write.
 void remove_temp_files(const std::string& dir);
 // A new empty directory under $TMPDIR (or /tmp) named PREFIX.XXXXXX.

@@ -1,7 +1,6 @@
-#include "core/json_io.h"
-
 #include "core/fs.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {

@@ -1,5 +1,3 @@
-#include "core/paths.h"
-
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -7,6 +5,7 @@
 #include "build_info.h"
 #include "core/fs.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {

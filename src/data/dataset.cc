@@ -15,12 +15,12 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/parallel.h"
-#include "core/paths.h"
 #include "data/prepare.h"
 #include "data/record_stream.h"
 #include "data/token_cache.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {

@@ -12,10 +12,10 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "data/record_stream.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {

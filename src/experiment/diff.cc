@@ -5,11 +5,11 @@
 #include <set>
 #include <sstream>
 
-#include "core/format.h"
 #include "core/fs.h"
-#include "core/json_io.h"
 #include "experiment/flatten.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
 
 namespace mltrain {
 namespace {

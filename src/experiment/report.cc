@@ -12,14 +12,14 @@
 #include <sstream>
 #include <vector>
 
-#include "core/format.h"
 #include "core/fs.h"
-#include "core/json_io.h"
 #include "experiment/flatten.h"
 #include "experiment/plot.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
-#include "run/layout.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
+#include "mltrain/layout.h"
 #include "run/record_files.h"
 
 namespace mltrain {

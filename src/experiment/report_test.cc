@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "core/fs.h"
-#include "core/json_io.h"
 #include "fixtures.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
 #include "mltrain/records.h"
 
 namespace mltrain {

@@ -3,12 +3,11 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
-#include "core/paths.h"
-#include "experiment/process.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
-#include "run/layout.h"
+#include "mltrain/files.h"
+#include "mltrain/layout.h"
+#include "run/process.h"
 
 namespace mltrain {
 namespace {

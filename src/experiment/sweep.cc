@@ -11,15 +11,15 @@
 #include <ostream>
 #include <sstream>
 
-#include "core/format.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
-#include "experiment/process.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
-#include "run/layout.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
+#include "mltrain/layout.h"
+#include "run/process.h"
 #include "run/record_files.h"
 
 namespace mltrain {

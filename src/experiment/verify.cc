@@ -11,15 +11,15 @@
 #include <map>
 #include <ostream>
 
-#include "core/format.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
-#include "experiment/process.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
+#include "mltrain/layout.h"
 #include "run/control.h"
-#include "run/layout.h"
+#include "run/process.h"
 #include "run/record_files.h"
 
 namespace mltrain {

@@ -5,13 +5,11 @@
 #include <sstream>
 #include <thread>
 
-#include "core/format.h"
-#include "core/fs.h"
-#include "core/json_io.h"
-#include "core/paths.h"
 #include "mltrain/config.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
 #include "mltrain/infer.h"
 #include "mltrain/records.h"
 

@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
-#include "core/json_io.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {

@@ -5,9 +5,9 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/error.h"
-#include "run/layout.h"
+#include "mltrain/files.h"
+#include "mltrain/layout.h"
 #include "run/record_files.h"
 
 namespace mltrain {

@@ -1,7 +1,7 @@
-// Internal: running training processes (verify's attempts, sweep points,
-// reproduce's re-run) as children of an experiment tool.
-#ifndef MLTRAIN_SRC_EXPERIMENT_PROCESS_H_
-#define MLTRAIN_SRC_EXPERIMENT_PROCESS_H_
+// Internal: child processes: verify's attempts, sweep points, reproduce's
+// re-run, the local launcher's ranks.
+#ifndef MLTRAIN_SRC_RUN_PROCESS_H_
+#define MLTRAIN_SRC_RUN_PROCESS_H_
 
 #include <string>
 #include <vector>
@@ -54,4 +54,4 @@ int free_local_port();
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_SRC_EXPERIMENT_PROCESS_H_
+#endif  // MLTRAIN_SRC_RUN_PROCESS_H_

@@ -1,4 +1,4 @@
-#include "experiment/process.h"
+#include "run/process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>

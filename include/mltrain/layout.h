@@ -1,4 +1,4 @@
-// Internal: the names of everything ml-train writes under an output
+// The names of everything ml-train writes under an output
 // directory. This is the one place they are spelled; the Run API writes the
 // run directory, the experiment tools read it (records.h) and write their own
 // directories beside it.
@@ -8,8 +8,8 @@
 //   <output_dir>/<run_id>/reproduce/<n>/  `reproduce`
 //   <output_dir>/verify/<id>/<n>/    `verify`: one run directory per attempt
 //   <output_dir>/sweeps/<sweep_id>/  `sweep`: sweep.json, one log per point
-#ifndef MLTRAIN_SRC_RUN_LAYOUT_H_
-#define MLTRAIN_SRC_RUN_LAYOUT_H_
+#ifndef MLTRAIN_LAYOUT_H_
+#define MLTRAIN_LAYOUT_H_
 
 namespace mltrain {
 namespace layout {
@@ -47,4 +47,4 @@ constexpr const char* kVerifyRecord = "verify.json";  // a verify directory's ou
 }  // namespace layout
 }  // namespace mltrain
 
-#endif  // MLTRAIN_SRC_RUN_LAYOUT_H_
+#endif  // MLTRAIN_LAYOUT_H_

@@ -1,6 +1,7 @@
-// Internal: how numbers and times are shown in tables, logs and records.
-#ifndef MLTRAIN_SRC_CORE_FORMAT_H_
-#define MLTRAIN_SRC_CORE_FORMAT_H_
+// How numbers, JSON values and times are shown in tables, logs and records
+// (the formatting every ml-train table uses, for programs that print beside it).
+#ifndef MLTRAIN_FORMAT_H_
+#define MLTRAIN_FORMAT_H_
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,4 +19,4 @@ std::string now_iso8601();
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_SRC_CORE_FORMAT_H_
+#endif  // MLTRAIN_FORMAT_H_
