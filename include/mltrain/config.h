@@ -205,6 +205,103 @@ std::string suggest_key(const std::string& key);
 // validate YAML and JSON config files. Keys in table order.
 nlohmann::ordered_json config_json_schema();
 
+// ------------------------------------------- a config of your own ----
+//
+// The machinery above, for a training loop of your own: declare each key
+// once, with its type, default, range and doc, and get YAML/JSON files,
+// KEY=VALUE overrides (YAML-typed, as for ml-train), strict validation with
+// "did you mean", --help text, and the canonical identity and run id for
+// Run::open. Every spec starts with the root keys `seed` (default 42) and
+// `deterministic` (default false); keys under `runtime.` are execution
+// settings: resolved, but not part of the identity (`ml-train verify --vary
+// runtime.KEY=...` varies them). run_keys() adds the runtime keys a Run uses
+// (run.h: run_options(settings) reads them).
+//
+//   mltrain::ConfigSpec spec;
+//   spec.integer("model.hidden", 32, 1, 4096, "hidden units")
+//       .number("training.lr", 0.05, 0, 10, "learning rate")
+//       .run_keys();
+//   mltrain::CommandLine cl = spec.parse({argv + 1, argv + argc});
+//   if (cl.help) { std::cout << spec.help("my_loop RUN_DIR [KEY=VALUE ...]"); return 0; }
+//   mltrain::Run run = mltrain::Run::open(cl.settings.identity(), run_options(cl.settings));
+//
+// Errors (unknown key, wrong type, out of range, bad file) are Error (exit 2)
+// naming file:line or the key, as for ml-train's own config.
+class Settings;
+struct CommandLine;
+
+class ConfigSpec {
+ public:
+  ConfigSpec();  // seed and deterministic
+  // Declarations; `name` is "key" or "section.key" (lower-case letters,
+  // digits, '_'). Declaring a name twice, or a default that fails its own
+  // checks, is an Error.
+  ConfigSpec& boolean(const std::string& name, bool def, const std::string& doc);
+  ConfigSpec& integer(const std::string& name, std::int64_t def, std::int64_t min, std::int64_t max,
+                      const std::string& doc);
+  ConfigSpec& number(const std::string& name, double def, double min, double max,
+                     const std::string& doc);
+  ConfigSpec& text(const std::string& name, const std::string& def,
+                   const std::string& doc);  // non-empty
+  ConfigSpec& optional_text(const std::string& name, const std::string& def,
+                            const std::string& doc);  // "" = null
+  ConfigSpec& choice(const std::string& name, const std::string& def,
+                     const std::vector<std::string>& choices, const std::string& doc);
+  ConfigSpec& key(ConfigKey key);  // any kind (if_set: in the identity only when set)
+  // runtime.output_dir, threads, nproc, dist_timeout, checkpoint_every and
+  // trace_every, with ml-train's defaults.
+  ConfigSpec& run_keys();
+
+  const std::vector<ConfigKey>& keys() const { return keys_; }
+  // defaults < sources.file < --seed / --deterministic < overrides.
+  Settings resolve(const ConfigSources& sources) const;
+  // A saved identity (config.json) or any JSON object over the defaults.
+  Settings from_json(const nlohmann::json& j, const std::string& where) const;
+  // A command line (without the program name): -c/--config FILE, --seed N,
+  // --deterministic[=BOOL], -h/--help, KEY=VALUE overrides (a '=' before any
+  // '/'); every other argument is positional (e.g. a run directory). An
+  // unknown option is an Error. With --help nothing is resolved.
+  CommandLine parse(const std::vector<std::string>& args) const;
+  // Usage line, options and every key with its type, range, default and doc.
+  std::string help(const std::string& usage) const;
+  // The closest declared key to `key`, or "".
+  std::string suggest(const std::string& key) const;
+
+ private:
+  std::vector<ConfigKey> keys_;
+};
+
+// A resolved, validated config of a ConfigSpec.
+class Settings {
+ public:
+  const nlohmann::json& json() const { return tree_; }  // every key, runtime included
+  // The value of a declared key (Error naming the key, with a suggestion,
+  // when it was not declared or is not of the asked type).
+  const nlohmann::json& get(const std::string& key) const;
+  bool boolean(const std::string& key) const;
+  std::int64_t integer(const std::string& key) const;
+  double number(const std::string& key) const;
+  std::string text(const std::string& key) const;  // OptString null = ""
+  std::uint64_t seed() const;
+  bool deterministic() const;
+  // Without runtime.* (and if_set keys at their default): Run::open's identity.
+  nlohmann::json identity() const;
+  std::string canonical() const;  // canonical_json(identity())
+  std::string run_id() const;     // sha1(canonical())[:8]
+  std::string to_yaml() const;    // every key, in declaration order
+
+ private:
+  friend class ConfigSpec;
+  std::vector<ConfigKey> keys_;
+  nlohmann::json tree_ = nlohmann::json::object();
+};
+
+struct CommandLine {
+  Settings settings;
+  std::vector<std::string> positional;
+  bool help = false;
+};
+
 // A "KEY=V1,V2,..." list (verify --vary, sweep --grid). `flag` names the
 // option in errors. Every value is checked as an override of `base`, so a bad
 // key or value is reported before anything runs. Empty values ("1,,2", a

@@ -11,9 +11,9 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace {
@@ -135,21 +135,28 @@ const std::vector<KeySpec>& specs() {
 #undef TRAINING_ROW
 #undef RUNTIME_ROW
 
-const ConfigKey* find_key(const std::string& name) {
-  for (const auto& s : specs()) {
-    if (name == s.key.name) return &s.key;
-  }
-  return nullptr;
-}
-
-bool is_section(const std::string& name) {
-  for (const auto& k : config_keys()) {
-    if (k.size() > name.size() && k.compare(0, name.size(), name) == 0 && k[name.size()] == '.') {
-      return true;
+// The keys a config may hold: the built-in table, or a ConfigSpec's.
+struct Table {
+  const std::vector<ConfigKey>* keys;
+  const ConfigKey* find(const std::string& name) const {
+    for (const auto& k : *keys) {
+      if (name == k.name) return &k;
     }
+    return nullptr;
   }
-  return false;
-}
+  bool is_section(const std::string& name) const {
+    for (const auto& k : *keys) {
+      if (k.name.size() > name.size() && k.name.compare(0, name.size(), name) == 0 &&
+          k.name[name.size()] == '.') {
+        return true;
+      }
+    }
+    return false;
+  }
+  std::string suggest(const std::string& key) const;
+};
+
+Table builtin_table() { return Table{&config_table()}; }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -170,9 +177,25 @@ std::string leaf_name(const std::string& key) {
   return p == std::string::npos ? key : key.substr(p + 1);
 }
 
-std::string unknown_key_message(const std::string& key) {
+std::string Table::suggest(const std::string& key) const {
+  std::string best;
+  std::size_t best_d = std::numeric_limits<std::size_t>::max();
+  for (const auto& k : *keys) {
+    std::size_t d = edit_distance(key, k.name);
+    // The same leaf name under another section is a good guess too.
+    if (leaf_name(k.name) == leaf_name(key)) d = std::min<std::size_t>(d, 1);
+    if (d < best_d) {
+      best_d = d;
+      best = k.name;
+    }
+  }
+  std::size_t limit = std::max<std::size_t>(2, key.size() / 3);
+  return best_d <= limit ? best : "";
+}
+
+std::string unknown_key_message(const Table& table, const std::string& key) {
   std::string msg = "unknown key '" + key + "'";
-  std::string s = suggest_key(key);
+  std::string s = table.suggest(key);
   if (!s.empty()) msg += " (did you mean '" + s + "'?)";
   return msg;
 }
@@ -379,8 +402,8 @@ void set_leaf(json* tree, const std::string& key, json value) {
   }
 }
 
-void apply_yaml_node(const YAML::Node& node, const std::string& prefix, const std::string& file,
-                     json* tree) {
+void apply_yaml_node(const Table& table, const YAML::Node& node, const std::string& prefix,
+                     const std::string& file, json* tree) {
   if (!node.IsMap()) {
     fail_usage(yaml_where(file, node.Mark()) + ": expected a mapping of keys" +
                (prefix.empty() ? "" : " under '" + prefix + "'"));
@@ -396,13 +419,13 @@ void apply_yaml_node(const YAML::Node& node, const std::string& prefix, const st
     std::string where = yaml_where(file, k.Mark());
     // YAML says keys are unique; yaml-cpp would silently keep one of them.
     if (!seen.insert(k.Scalar()).second) fail_usage(where + ": duplicate key '" + key + "'");
-    if (prefix.empty() && is_section(key)) {
+    if (prefix.empty() && table.is_section(key)) {
       if (v.IsNull()) continue;
-      apply_yaml_node(v, key, file, tree);
+      apply_yaml_node(table, v, key, file, tree);
       continue;
     }
-    const ConfigKey* s = find_key(key);
-    if (s == nullptr) fail_usage(where + ": " + unknown_key_message(key));
+    const ConfigKey* s = table.find(key);
+    if (s == nullptr) fail_usage(where + ": " + unknown_key_message(table, key));
     if (v.IsMap()) bad_value(where, *s, "a mapping");
     if (v.IsSequence()) bad_value(where, *s, "a list");
     std::string text = v.IsNull() ? "" : v.Scalar();
@@ -411,32 +434,32 @@ void apply_yaml_node(const YAML::Node& node, const std::string& prefix, const st
   }
 }
 
-void apply_json_node(const json& node, const std::string& prefix, const std::string& where,
-                     json* tree) {
+void apply_json_node(const Table& table, const json& node, const std::string& prefix,
+                     const std::string& where, json* tree) {
   if (!node.is_object()) {
     fail_usage(where + ": expected an object" + (prefix.empty() ? "" : " under '" + prefix + "'"));
   }
   for (auto it = node.begin(); it != node.end(); ++it) {
     std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-    if (prefix.empty() && is_section(key)) {
+    if (prefix.empty() && table.is_section(key)) {
       if (it.value().is_null()) continue;
-      apply_json_node(it.value(), key, where, tree);
+      apply_json_node(table, it.value(), key, where, tree);
       continue;
     }
-    const ConfigKey* s = find_key(key);
-    if (s == nullptr) fail_usage(where + ": " + unknown_key_message(key));
+    const ConfigKey* s = table.find(key);
+    if (s == nullptr) fail_usage(where + ": " + unknown_key_message(table, key));
     set_leaf(tree, key, coerce_json(where, *s, it.value()));
   }
 }
 
-void apply_file(const std::string& path, json* tree) {
+void apply_file(const Table& table, const std::string& path, json* tree) {
   if (is_directory(path))
     fail_usage(path + ": is a directory, expected a YAML or JSON config file");
   if (!path_exists(path)) fail_usage(path + ": config file not found");
   std::string text = read_file(path);
   bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
   if (is_json) {
-    apply_json_node(parse_json(text, path), "", path, tree);
+    apply_json_node(table, parse_json(text, path), "", path, tree);
     return;
   }
   YAML::Node root;
@@ -447,7 +470,7 @@ void apply_file(const std::string& path, json* tree) {
                std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
   }
   if (root.IsNull()) return;  // an empty file changes nothing
-  apply_yaml_node(root, "", path, tree);
+  apply_yaml_node(table, root, "", path, tree);
 }
 
 // Rules that involve more than one key.
@@ -475,19 +498,18 @@ void check_cross_keys(const Config& c) {
         "tokenizer.sp_type and tokenizer.vocab_size");
   }
   // Sizes that pass their own ranges can still multiply to a model no machine
-  // holds; say so here rather than failing on allocation.
+  // holds; say so here rather than failing on allocation. The embedding table
+  // is left out: its rows are the vocabulary the data gives, which may be far
+  // below tokenizer.max_vocab (the trainer checks it once the data is read).
   const double e = static_cast<double>(c.model.embed_dim),
                h = static_cast<double>(c.model.hidden_dim);
   const double layers = static_cast<double>(c.model.num_layers);
   const double dense = 4 * e * e * layers + 3 * e * h * layers + h * h +
                        static_cast<double>(c.tokenizer.max_len) * e;
-  const double embedding = std::min(static_cast<double>(c.tokenizer.max_vocab), 2e6) * e;
-  if (dense + embedding > 1.5e9) {
-    fail_usage(
-        "keys 'model.embed_dim'/'model.hidden_dim'/'tokenizer.max_vocab': the model would "
-        "have about " +
-        fmt_number(std::floor((dense + embedding) / 1e6)) +
-        " million parameters (limit 1500 million)");
+  if (dense > 1.5e9) {
+    fail_usage("keys 'model.embed_dim'/'model.hidden_dim': the model would have about " +
+               fmt_number(std::floor(dense / 1e6)) +
+               " million parameters besides its embedding table (limit 1500 million)");
   }
   if (c.model.arch != "bow" && c.model.hidden_dim == 0) {
     fail_usage("key 'model.hidden_dim': 0 (no hidden layer) is for model.arch=bow only; " +
@@ -523,7 +545,7 @@ Config finish(const json& tree) {
   return c;
 }
 
-void apply_override_tree(json* tree, const std::string& kv) {
+void apply_override_tree(const Table& table, json* tree, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) {
     fail_usage("override '" + kv + "': expected KEY=VALUE (e.g. training.lr=5e-4)");
@@ -532,15 +554,16 @@ void apply_override_tree(json* tree, const std::string& kv) {
   std::string value = kv.substr(eq + 1);
   std::string where = "override '" + kv + "'";
   if (key.empty()) fail_usage(where + ": empty key, expected KEY=VALUE");
-  const ConfigKey* s = find_key(key);
+  const ConfigKey* s = table.find(key);
   if (s == nullptr) {
-    if (is_section(key)) {
+    if (table.is_section(key)) {
+      const auto& keys = *table.keys;
       fail_usage(where + ": '" + key + "' is a section; set one of its keys, e.g. " + key + "." +
-                 leaf_name(*std::find_if(
-                     config_keys().begin(), config_keys().end(),
-                     [&](const std::string& k) { return k.rfind(key + ".", 0) == 0; })));
+                 leaf_name(std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) {
+                             return k.name.rfind(key + ".", 0) == 0;
+                           })->name));
     }
-    fail_usage(where + ": " + unknown_key_message(key));
+    fail_usage(where + ": " + unknown_key_message(table, key));
   }
   YAML::Node node;
   try {
@@ -558,35 +581,46 @@ void apply_override_tree(json* tree, const std::string& kv) {
 
 }  // namespace
 
-nlohmann::json Config::to_json() const {
+// ---- generic: a resolved tree over a table of keys ----
+
+namespace {
+
+json defaults_tree(const Table& table) {
   json t = json::object();
-  for (const auto& s : specs()) set_leaf(&t, s.key.name, get_value(s, *this));
+  for (const auto& k : *table.keys) set_leaf(&t, k.name, k.default_value);
   return t;
 }
 
-nlohmann::json Config::identity_json() const {
-  json t = to_json();
+json leaf(const json& tree, const std::string& name) {
+  const auto dot = name.find('.');
+  return dot == std::string::npos ? tree.at(name)
+                                  : tree.at(name.substr(0, dot)).at(name.substr(dot + 1));
+}
+
+// Without runtime; keys that joined after the identity format was fixed
+// count only when set.
+json identity_tree(const Table& table, const json& tree) {
+  json t = tree;
   t.erase("runtime");
-  // Keys that joined after the identity format was fixed count only when set.
-  for (const auto& s : specs()) {
-    if (!s.key.if_set || get_value(s, *this) != s.key.default_value) continue;
-    const auto dot = s.key.name.find('.');
-    t[s.key.name.substr(0, dot)].erase(s.key.name.substr(dot + 1));
+  for (const auto& k : *table.keys) {
+    if (!k.if_set || k.runtime || leaf(tree, k.name) != k.default_value) continue;
+    const auto dot = k.name.find('.');
+    if (dot == std::string::npos) {
+      t.erase(k.name);
+    } else {
+      t[k.name.substr(0, dot)].erase(k.name.substr(dot + 1));
+    }
   }
   return t;
 }
 
-std::string Config::canonical() const { return canonical_json(identity_json()); }
-
-std::string Config::run_id() const { return sha1_hex(canonical()).substr(0, 8); }
-
-std::string Config::to_yaml() const {
+std::string yaml_tree(const Table& table, const json& tree) {
   YAML::Emitter out;
   // Table order reads better than alphabetical for humans.
   out << YAML::BeginMap;
   std::string section;
-  for (const auto& s : specs()) {
-    const std::string& key = s.key.name;
+  for (const auto& k : *table.keys) {
+    const std::string& key = k.name;
     auto dot = key.find('.');
     std::string sec = dot == std::string::npos ? "" : key.substr(0, dot);
     if (sec != section) {
@@ -594,7 +628,7 @@ std::string Config::to_yaml() const {
       if (!sec.empty()) out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
       section = sec;
     }
-    const json v = get_value(s, *this);
+    const json v = leaf(tree, key);
     out << YAML::Key << (sec.empty() ? key : key.substr(dot + 1)) << YAML::Value;
     if (v.is_null()) {
       out << YAML::Null;
@@ -613,9 +647,10 @@ std::string Config::to_yaml() const {
   return std::string(out.c_str()) + "\n";
 }
 
-Config resolve_config(const ConfigSources& src) {
-  json tree = Config().to_json();
-  if (!src.file.empty()) apply_file(src.file, &tree);
+// defaults < file < --seed / --deterministic < overrides.
+json resolve_tree(const Table& table, const ConfigSources& src) {
+  json tree = defaults_tree(table);
+  if (!src.file.empty()) apply_file(table, src.file, &tree);
   if (src.seed) {
     std::uint64_t v;
     if (!parse_seed(*src.seed, &v)) {
@@ -625,19 +660,39 @@ Config resolve_config(const ConfigSources& src) {
     tree["seed"] = v;
   }
   if (src.deterministic) tree["deterministic"] = *src.deterministic;
-  for (const auto& o : src.overrides) apply_override_tree(&tree, o);
-  return finish(tree);
+  for (const auto& o : src.overrides) apply_override_tree(table, &tree, o);
+  return tree;
+}
+
+}  // namespace
+
+nlohmann::json Config::to_json() const {
+  json t = json::object();
+  for (const auto& s : specs()) set_leaf(&t, s.key.name, get_value(s, *this));
+  return t;
+}
+
+nlohmann::json Config::identity_json() const { return identity_tree(builtin_table(), to_json()); }
+
+std::string Config::canonical() const { return canonical_json(identity_json()); }
+
+std::string Config::run_id() const { return sha1_hex(canonical()).substr(0, 8); }
+
+std::string Config::to_yaml() const { return yaml_tree(builtin_table(), to_json()); }
+
+Config resolve_config(const ConfigSources& src) {
+  return finish(resolve_tree(builtin_table(), src));
 }
 
 Config config_from_json(const nlohmann::json& j, const std::string& where) {
   json tree = Config().to_json();
-  apply_json_node(j, "", where, &tree);
+  apply_json_node(builtin_table(), j, "", where, &tree);
   return finish(tree);
 }
 
 void apply_override(Config* cfg, const std::string& kv) {
   json tree = cfg->to_json();
-  apply_override_tree(&tree, kv);
+  apply_override_tree(builtin_table(), &tree, kv);
   *cfg = finish(tree);
 }
 
@@ -659,21 +714,231 @@ const std::vector<std::string>& config_keys() {
   return kKeys;
 }
 
-std::string suggest_key(const std::string& key) {
-  std::string best;
-  std::size_t best_d = std::numeric_limits<std::size_t>::max();
-  for (const auto& k : config_keys()) {
-    std::size_t d = edit_distance(key, k);
-    // The same leaf name under another section is a good guess too.
-    if (leaf_name(k) == leaf_name(key)) d = std::min<std::size_t>(d, 1);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
+std::string suggest_key(const std::string& key) { return builtin_table().suggest(key); }
+
+// ---- ConfigSpec: a program's own table, on the same machinery ----
+
+ConfigSpec::ConfigSpec() {
+  // Every run is seeded from its identity; the Run API reads these two.
+  for (const auto& k : config_table()) {
+    if (k.name == "seed" || k.name == "deterministic") keys_.push_back(k);
+  }
+}
+
+ConfigSpec& ConfigSpec::key(ConfigKey k) {
+  const std::string& n = k.name;
+  const auto bad_name = [&](const std::string& why) {
+    fail_usage("ConfigSpec: key '" + n + "': " + why);
+  };
+  if (n.empty() || n.front() == '.' || n.back() == '.') bad_name("expected a dotted name");
+  for (char c : n) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '.')) {
+      bad_name("use lower-case letters, digits, '_' and one '.'");
     }
   }
-  std::size_t limit = std::max<std::size_t>(2, key.size() / 3);
-  return best_d <= limit ? best : "";
+  if (std::count(n.begin(), n.end(), '.') > 1) bad_name("at most one '.' (section.key)");
+  const Table table{&keys_};
+  if (table.find(n) != nullptr) bad_name("declared twice");
+  if (table.is_section(n)) bad_name("is already a section");
+  const auto dot = n.find('.');
+  if (dot != std::string::npos && table.find(n.substr(0, dot)) != nullptr) {
+    bad_name("its section '" + n.substr(0, dot) + "' is already a key");
+  }
+  k.runtime = n.rfind("runtime.", 0) == 0;
+  // The default must pass the key's own checks.
+  k.default_value = k.kind == ConfigKind::kOptString && k.default_value == ""
+                        ? json(nullptr)
+                        : coerce_json("ConfigSpec default", k, k.default_value);
+  keys_.push_back(std::move(k));
+  return *this;
 }
+
+namespace {
+ConfigKey declared(const std::string& name, ConfigKind kind, json def, double lo, double hi,
+                   const std::string& doc) {
+  ConfigKey k;
+  k.name = name;
+  k.kind = kind;
+  k.default_value = std::move(def);
+  k.min = lo;
+  k.max = hi;
+  k.doc = doc;
+  return k;
+}
+}  // namespace
+
+ConfigSpec& ConfigSpec::boolean(const std::string& name, bool def, const std::string& doc) {
+  return key(declared(name, ConfigKind::kBool, def, 0, 0, doc));
+}
+ConfigSpec& ConfigSpec::integer(const std::string& name, std::int64_t def, std::int64_t min,
+                                std::int64_t max, const std::string& doc) {
+  return key(declared(name, ConfigKind::kInt, def, static_cast<double>(min),
+                      static_cast<double>(max), doc));
+}
+ConfigSpec& ConfigSpec::number(const std::string& name, double def, double min, double max,
+                               const std::string& doc) {
+  return key(declared(name, ConfigKind::kFloat, def, min, max, doc));
+}
+ConfigSpec& ConfigSpec::text(const std::string& name, const std::string& def,
+                             const std::string& doc) {
+  return key(declared(name, ConfigKind::kString, def, 0, 0, doc));
+}
+ConfigSpec& ConfigSpec::optional_text(const std::string& name, const std::string& def,
+                                      const std::string& doc) {
+  return key(declared(name, ConfigKind::kOptString, def, 0, 0, doc));
+}
+ConfigSpec& ConfigSpec::choice(const std::string& name, const std::string& def,
+                               const std::vector<std::string>& choices, const std::string& doc) {
+  ConfigKey k = declared(name, ConfigKind::kChoice, def, 0, 0, doc);
+  k.choices = choices;
+  return key(std::move(k));
+}
+
+ConfigSpec& ConfigSpec::run_keys() {
+  for (const char* name :
+       {"runtime.output_dir", "runtime.threads", "runtime.nproc", "runtime.dist_timeout",
+        "runtime.checkpoint_every", "runtime.trace_every"}) {
+    for (const auto& k : config_table()) {
+      if (k.name != name) continue;
+      ConfigKey copy = k;
+      if (copy.name == "runtime.nproc") {
+        copy.doc = "ranks this program starts on this machine; never changes results";
+      }
+      key(copy);
+    }
+  }
+  return *this;
+}
+
+Settings ConfigSpec::resolve(const ConfigSources& sources) const {
+  const Table table{&keys_};
+  Settings out;
+  out.keys_ = keys_;
+  out.tree_ = resolve_tree(table, sources);
+  return out;
+}
+
+Settings ConfigSpec::from_json(const nlohmann::json& j, const std::string& where) const {
+  const Table table{&keys_};
+  Settings out;
+  out.keys_ = keys_;
+  out.tree_ = defaults_tree(table);
+  apply_json_node(table, j, "", where, &out.tree_);
+  return out;
+}
+
+CommandLine ConfigSpec::parse(const std::vector<std::string>& args) const {
+  CommandLine cl;
+  ConfigSources src;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& flag) -> std::string {
+      if (a.size() > flag.size() && a.compare(0, flag.size() + 1, flag + "=") == 0) {
+        return a.substr(flag.size() + 1);
+      }
+      if (i + 1 >= args.size()) fail_usage(flag + ": expected a value");
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      cl.help = true;
+    } else if (a == "-c" || a == "--config" || a.rfind("--config=", 0) == 0) {
+      src.file = value(a == "-c" ? "-c" : "--config");
+    } else if (a == "--seed" || a.rfind("--seed=", 0) == 0) {
+      src.seed = value("--seed");
+    } else if (a == "--deterministic") {
+      src.deterministic = true;
+    } else if (a.rfind("--deterministic=", 0) == 0) {
+      const std::string v = a.substr(16);
+      if (v != "true" && v != "false") {
+        fail_usage("--deterministic: expected true or false, got \"" + v + "\"");
+      }
+      src.deterministic = v == "true";
+    } else if (a.size() > 1 && a[0] == '-') {
+      fail_usage("unknown option '" + a +
+                 "' (expected -c FILE, --seed N, --deterministic, --help "
+                 "or KEY=VALUE)");
+    } else if (a.find('=') != std::string::npos && a.find('=') > 0 && a.find('/') > a.find('=')) {
+      src.overrides.push_back(a);
+    } else {
+      cl.positional.push_back(a);
+    }
+  }
+  if (!cl.help) cl.settings = resolve(src);
+  return cl;
+}
+
+std::string ConfigSpec::help(const std::string& usage) const {
+  std::ostringstream o;
+  o << "usage: " << usage << "\n\n"
+    << "Options: -c FILE (YAML or JSON config), --seed N, --deterministic[=BOOL], KEY=VALUE\n"
+    << "(defaults < FILE < --seed/--deterministic < KEY=VALUE; runtime.* keys never change\n"
+    << "results and are not part of the run identity).\n\nKeys:\n";
+  std::size_t width = 0;
+  for (const auto& k : keys_) width = std::max(width, k.name.size());
+  for (const auto& k : keys_) {
+    o << "  " << k.name << std::string(width + 2 - k.name.size(), ' ') << type_name(k);
+    if (k.kind == ConfigKind::kInt || k.kind == ConfigKind::kFloat) {
+      o << " in [" << fmt_number(k.min) << ", " << fmt_number(k.max) << "]";
+    }
+    o << ", default "
+      << (k.default_value.is_string() ? k.default_value.get<std::string>()
+                                      : json_line(k.default_value))
+      << "\n"
+      << std::string(width + 4, ' ') << k.doc << "\n";
+  }
+  return o.str();
+}
+
+std::string ConfigSpec::suggest(const std::string& key) const { return Table{&keys_}.suggest(key); }
+
+const nlohmann::json& Settings::get(const std::string& key) const {
+  for (const auto& k : keys_) {
+    if (k.name == key) {
+      const auto dot = key.find('.');
+      return dot == std::string::npos ? tree_.at(key)
+                                      : tree_.at(key.substr(0, dot)).at(key.substr(dot + 1));
+    }
+  }
+  const std::string s = Table{&keys_}.suggest(key);
+  fail_usage("Settings: no key '" + key + "' was declared" +
+             (s.empty() ? "" : " (did you mean '" + s + "'?)"));
+}
+
+namespace {
+[[noreturn]] void wrong_kind(const std::string& key, const char* asked) {
+  fail_usage("Settings: key '" + key + "' is not " + asked);
+}
+}  // namespace
+
+bool Settings::boolean(const std::string& key) const {
+  const nlohmann::json& v = get(key);
+  if (!v.is_boolean()) wrong_kind(key, "a bool");
+  return v.get<bool>();
+}
+std::int64_t Settings::integer(const std::string& key) const {
+  const nlohmann::json& v = get(key);
+  if (!v.is_number_integer()) wrong_kind(key, "an integer");
+  return v.get<std::int64_t>();
+}
+double Settings::number(const std::string& key) const {
+  const nlohmann::json& v = get(key);
+  if (!v.is_number()) wrong_kind(key, "a number");
+  return v.get<double>();
+}
+std::string Settings::text(const std::string& key) const {
+  const nlohmann::json& v = get(key);
+  if (v.is_null()) return "";
+  if (!v.is_string()) wrong_kind(key, "a string");
+  return v.get<std::string>();
+}
+std::uint64_t Settings::seed() const { return get("seed").get<std::uint64_t>(); }
+bool Settings::deterministic() const { return boolean("deterministic"); }
+
+nlohmann::json Settings::identity() const { return identity_tree(Table{&keys_}, tree_); }
+std::string Settings::canonical() const { return canonical_json(identity()); }
+std::string Settings::run_id() const { return sha1_hex(canonical()).substr(0, 8); }
+std::string Settings::to_yaml() const { return yaml_tree(Table{&keys_}, tree_); }
 
 nlohmann::ordered_json config_json_schema() {
   using ojson = nlohmann::ordered_json;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 
 #include "core/hash.h"
 #include "mltrain/error.h"
@@ -293,6 +294,111 @@ TEST(ParseKeyValues, OneParserForEveryKeyValueList) {
   EXPECT_NE(err("seed").find("expected KEY=V1,V2"), std::string::npos);
   EXPECT_NE(err("seed=1,x").find("key 'seed'"), std::string::npos);
   EXPECT_NE(err("training.lrr=1").find("did you mean 'training.lr'"), std::string::npos);
+}
+
+// A loop's own config on the same machinery: declared once; files,
+// overrides, validation with suggestions, identity without runtime.*, help.
+ConfigSpec loop_spec() {
+  ConfigSpec spec;
+  spec.integer("model.hidden", 32, 1, 4096, "hidden units")
+      .number("training.lr", 0.05, 0, 10, "learning rate")
+      .choice("training.opt", "sgd", {"sgd", "adam"}, "optimizer")
+      .boolean("model.bias", true, "bias in the layers")
+      .optional_text("data.path", "", "a file, or null")
+      .run_keys();
+  return spec;
+}
+
+std::string spec_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kUsage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigSpec, ResolvesFilesOverridesAndCommandLines) {
+  const ConfigSpec spec = loop_spec();
+  const std::string file = write_temp("loop.yaml", "model:\n  hidden: 64\ntraining: {lr: 0.5}\n");
+  ConfigSources src;
+  src.file = file;
+  src.seed = "7";
+  src.overrides = {"training.lr=1e-3", "runtime.threads=2"};
+  const Settings s = spec.resolve(src);
+  EXPECT_EQ(s.integer("model.hidden"), 64);
+  EXPECT_EQ(s.number("training.lr"), 1e-3);
+  EXPECT_EQ(s.seed(), 7u);
+  EXPECT_FALSE(s.deterministic());
+  EXPECT_EQ(s.text("training.opt"), "sgd");
+  EXPECT_TRUE(s.json()["data"]["path"].is_null());
+  EXPECT_EQ(s.integer("runtime.threads"), 2);
+  EXPECT_EQ(s.integer("runtime.nproc"), 1);
+
+  const CommandLine cl = spec.parse(
+      {"runs/x", "model.hidden=8", "--seed", "3", "--deterministic", "-c", file, "/tmp/a=b"});
+  EXPECT_EQ(cl.positional, (std::vector<std::string>{"runs/x", "/tmp/a=b"}));
+  EXPECT_EQ(cl.settings.integer("model.hidden"), 8);  // overrides win over the file
+  EXPECT_EQ(cl.settings.number("training.lr"), 0.5);
+  EXPECT_TRUE(cl.settings.deterministic());
+  EXPECT_TRUE(spec.parse({"--help"}).help);
+}
+
+TEST(ConfigSpec, IdentityLeavesRuntimeOutAndIsCanonical) {
+  const ConfigSpec spec = loop_spec();
+  const Settings a = spec.parse({"runtime.nproc=2", "runtime.output_dir=elsewhere"}).settings;
+  const Settings b = spec.parse({}).settings;
+  EXPECT_FALSE(a.identity().contains("runtime"));
+  EXPECT_EQ(a.canonical(), b.canonical());
+  EXPECT_EQ(a.run_id(), b.run_id());
+  EXPECT_EQ(a.run_id(), sha1_hex(a.canonical()).substr(0, 8));
+  EXPECT_NE(spec.parse({"training.lr=0.1"}).settings.run_id(), b.run_id());
+  // Canonical: the same bytes as Python's json.dumps(sort_keys=True, separators=(",", ":")).
+  EXPECT_EQ(b.canonical(),
+            "{\"data\":{\"path\":null},\"deterministic\":false,\"model\":{\"bias\":true,"
+            "\"hidden\":32},\"seed\":42,\"training\":{\"lr\":0.05,\"opt\":\"sgd\"}}");
+  EXPECT_NE(b.to_yaml().find("hidden: 32"), std::string::npos);
+}
+
+TEST(ConfigSpec, StrictValidationNamesTheKey) {
+  const ConfigSpec spec = loop_spec();
+  auto parse = [&](std::vector<std::string> args) { return [&spec, args] { spec.parse(args); }; };
+  EXPECT_NE(spec_error(parse({"model.hiden=3"})).find("did you mean 'model.hidden'"),
+            std::string::npos);
+  EXPECT_NE(spec_error(parse({"training.lr=-1"})).find("key 'training.lr': -1.0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(spec_error(parse({"model.hidden=1.5"})).find("key 'model.hidden': expected an integer"),
+            std::string::npos);
+  EXPECT_NE(spec_error(parse({"training.opt=lion"})).find("unknown choice \"lion\""),
+            std::string::npos);
+  EXPECT_NE(spec_error(parse({"--sed", "1"})).find("unknown option '--sed'"), std::string::npos);
+  EXPECT_NE(spec_error(parse({"model=1"})).find("'model' is a section"), std::string::npos);
+  const std::string bad = write_temp("bad.yaml", "model:\n  hidden: 2\n  widht: 3\n");
+  EXPECT_NE(spec_error(parse({"-c", bad})).find("bad.yaml:3: unknown key 'model.widht'"),
+            std::string::npos);
+  // Declarations are checked too.
+  EXPECT_NE(spec_error([] { ConfigSpec().integer("a", 5, 10, 20, ""); }).find("key 'a'"),
+            std::string::npos);
+  EXPECT_NE(spec_error([] { ConfigSpec().boolean("seed", true, ""); }).find("declared twice"),
+            std::string::npos);
+  EXPECT_NE(spec_error([] { ConfigSpec().boolean("a.b.c", true, ""); }).find("at most one"),
+            std::string::npos);
+  const Settings s = spec.parse({}).settings;
+  EXPECT_NE(spec_error([&] { s.integer("model.hiden"); }).find("did you mean 'model.hidden'"),
+            std::string::npos);
+  EXPECT_NE(spec_error([&] { s.boolean("model.hidden"); }).find("not a bool"), std::string::npos);
+}
+
+TEST(ConfigSpec, HelpListsEveryKeyWithItsTypeRangeAndDefault) {
+  const std::string h = loop_spec().help("my_loop [KEY=VALUE ...]");
+  EXPECT_EQ(h.rfind("usage: my_loop [KEY=VALUE ...]", 0), 0u);
+  for (const char* k : {"seed", "deterministic", "model.hidden", "training.lr", "training.opt",
+                        "runtime.nproc", "runtime.output_dir"}) {
+    EXPECT_NE(h.find(std::string("  ") + k + " "), std::string::npos) << k;
+  }
+  EXPECT_NE(h.find("an integer in [1, 4096], default 32"), std::string::npos);
+  EXPECT_NE(h.find("one of sgd|adam, default sgd"), std::string::npos);
 }
 
 }  // namespace

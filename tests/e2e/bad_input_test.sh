@@ -45,7 +45,7 @@ cases=(
   "key 'model.num_heads': 3 does not divide model.embed_dim=64|config model.arch=transformer model.num_heads=3"
   "key 'tokenizer.ngrams': n-grams > 1 need model.arch=bow|config model.arch=cnn tokenizer.ngrams=2"
   "key 'model.hidden_dim': 0 (no hidden layer) is for model.arch=bow only; cnn needs at least 1|config model.arch=cnn model.hidden_dim=0"
-  "million parameters (limit 1500 million)|config model.embed_dim=65536 model.hidden_dim=65536"
+  "million parameters besides its embedding table (limit 1500 million)|config model.embed_dim=65536 model.hidden_dim=65536"
   "did you mean 'runtime.num_workers'|train num_workers=2"
   "dup.yaml:4: duplicate key 'training.lr'|config -c dup.yaml"
   "huge.json:1: invalid JSON: number overflow|config -c huge.json"
