@@ -11,9 +11,40 @@
 #include <string>
 #include <vector>
 
+#include "mltrain/data.h"
+
+namespace torch {
+namespace nn {
+class Module;
+}  // namespace nn
+}  // namespace torch
+
 namespace mltrain {
 
 struct Config;
+
+// model.init_from (fine-tuning): where a run's starting weights come from.
+// A completed run directory of `ml-train train` gives its model.pt and what
+// the new run must reuse so that token ids and classes line up: its
+// vocabulary, its SentencePiece model and its labels. A model file alone
+// gives just the weights.
+struct InitFrom {
+  std::string path;          // as given
+  std::string model_file;    // the weights file
+  std::string run_id;        // the run's (from its config.json); "" for a file
+  std::string state_sha256;  // what the run's summary.json records; "" if none
+  bool has_vocab = false;
+  Vocab vocab;
+  std::string tokenizer_model;      // its SentencePiece model, if it has one
+  std::vector<std::string> labels;  // its labels, if recorded
+};
+// Reads and checks what `init_from` holds, without writing anything: Error
+// (exit 2) naming the key and the path when it is missing, not a run with a
+// model, or its model file is damaged.
+InitFrom resolve_init_from(const std::string& init_from);
+// Loads the weights into `model` and checks them against the state_sha256
+// the run recorded (Error, exit 2, naming the file when they differ).
+void load_init_weights(const InitFrom& from, torch::nn::Module& model);
 
 class Predictor {
  public:

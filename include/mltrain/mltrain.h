@@ -1,24 +1,31 @@
 // ml-train: the whole public API. Start reading here, then run.h.
 //
-// Layers, each using only those above it in this list (docs/architecture.md):
+// Layers (docs/architecture.md draws them; each uses only layers below it):
 //   core        config.h          Config, resolve_config(): defaults < file < flags <
-//                                 overrides; the config table; canonical JSON and run_id
+//                                 overrides; the config table; ConfigSpec for a loop's own
+//                                 config; canonical JSON and run_id
 //               canonical_json.h  Python-compatible canonical JSON
 //               error.h           mltrain::Error and exit codes
+//               files.h           atomic files, JSON files, where the shipped data is
+//               format.h          how tables show numbers and values
 //   repro       rng.h             counter-based streams keyed by (seed, purpose, epoch, index)
 //               seed.h            seed_everything(seed, deterministic)
 //               env.h             environment_manifest()
-//               state_hash.h      sha256 of a model's state dict (matches the Python recipe)
+//               state_hash.h      sha256 of a model's state dict (matches the Python recipe),
+//                                 of a tensor, of bytes and files (data fingerprints)
 //               probe.h           module outputs for divergence localisation
 //   data        data.h            readers (JSONL/CSV/TSV, gzip), tokenizer, vocabulary,
 //                                 prepare_data()
 //               loader.h          DeterministicLoader: batches independent of num_workers
 //   models      models.h          bow / cnn / transformer classifiers
 //   run         run.h             the Run API: run directory, trace, checkpoints, resume,
-//                                 state hash, for any training loop
+//                                 state hash, ranks, for any training loop
+//               ranks.h           where a rank learns its place; Group (c10d); the launcher
+//               shards.h          GradShards: gradients summed in shard order on any ranks
 //               records.h         run directories read back (RunRecord)
-//   train       train.h           train(): the built-in trainer, written on run.h
+//               layout.h          the name of every file ml-train writes
 //   infer       infer.h           Predictor, predict_file(), evaluate_file(): a trained run used
+//   train       train.h           train(): the built-in trainer, written on run.h
 //   experiment  experiment.h      verify, reproduce, diff, sweep, runs, report (no LibTorch)
 #ifndef MLTRAIN_MLTRAIN_H_
 #define MLTRAIN_MLTRAIN_H_
@@ -29,14 +36,19 @@
 #include "mltrain/env.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
 #include "mltrain/infer.h"
+#include "mltrain/layout.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
 #include "mltrain/probe.h"
+#include "mltrain/ranks.h"
 #include "mltrain/records.h"
 #include "mltrain/rng.h"
 #include "mltrain/run.h"
 #include "mltrain/seed.h"
+#include "mltrain/shards.h"
 #include "mltrain/state_hash.h"
 #include "mltrain/train.h"
 

@@ -55,6 +55,40 @@
 // throws Error with exit code 130 (SIGINT) or 143 (SIGTERM). Running the same
 // command resumes there. A second signal kills the process at once.
 //
+// Ranks (data-parallel training, docs/distributed.md): a program started as
+// several ranks (torchrun's or Slurm's environment, or
+// launch_ranks_if_needed() in ranks.h for `runtime.nproc`) calls open() on
+// every rank with the same identity and data. open() connects the ranks
+// (options.group, or itself from the environment), checks that every rank
+// has the same identity and data fingerprints (exit 2 naming the rank that
+// differs), and gives the run to rank 0: only rank 0 reads and writes the
+// run directory, checkpoints and prints; on the other ranks every recording
+// call is a no-op but for what keeps them in step. resume() gives every rank
+// rank 0's starting state (fresh or from its checkpoint: model, optimizer,
+// generators, state(), position); record_epoch() checks that every rank
+// holds rank 0's weights (a rank that differs fails the run, naming it) and
+// finish() returns rank 0's summary on every rank. Every rank must make the
+// same calls in the same order (they are collectives). SIGINT / SIGTERM stop
+// the job through rank 0; the other ranks ignore them. The gradients are the
+// loop's business: GradShards (shards.h) cuts each batch into a fixed number
+// of shards and adds their gradients in shard order, so that any number of
+// ranks up to that number gives the same bits.
+//
+// Ordering contract of the loop's calls:
+// - Build the model and optimizer after open() (open() seeds them), then
+//   track_generator() your generators, set state() to its initial value,
+//   then resume() once.
+// - Per step: forward, backward, optimizer.step(), then update state() for
+//   this step, then record_step(). record_step() may checkpoint (every
+//   checkpoint_every steps), and a checkpoint saves state() as it is at that
+//   moment, so a value updated after record_step() of step s belongs to
+//   step s + 1 when resumed.
+// - Per epoch: bring state() to what the next epoch starts from (e.g. reset
+//   a running loss), then record_epoch(metrics): it appends the metrics line
+//   and always checkpoints, pointing at batch 0 of the next epoch, with
+//   state() as it is then.
+// - finish(final_metrics) after the last epoch: model.pt and summary.json.
+//
 // Not thread-safe: one Run, used from the thread that runs the loop.
 #ifndef MLTRAIN_RUN_H_
 #define MLTRAIN_RUN_H_
@@ -65,6 +99,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "mltrain/config.h"
 
 namespace at {
 class Tensor;
@@ -81,6 +117,8 @@ class Optimizer;
 
 namespace mltrain {
 
+class Group;
+
 struct RunOptions {
   std::string output_dir = "runs";        // the run goes to <output_dir>/<run_id>/ ...
   std::string dir;                        // ... or exactly here, when not empty
@@ -89,15 +127,27 @@ struct RunOptions {
   std::int64_t trace_every = 50;          // state hash in the trace every N steps
   std::vector<std::string> command_line;  // recorded per attempt in run.json
   nlohmann::json runtime = nlohmann::json::object();  // execution settings, run.json "runtime"
-  nlohmann::json data = nullptr;  // data.json (fingerprints); checked against on resume
-  std::string trainer;            // who trains, recorded in run.json ("" = this program)
-  std::string divergence_hint;    // appended to the NaN-loss error message
-  bool wait_for_lock = false;     // another process trains this run: wait for it, not fail
+  // data.json: fingerprints of the data (e.g. tensor_sha256() of your
+  // tensors, or prepare_data()'s). A resumed run, and every rank, must have
+  // the same: in prepare_data()'s shape the files' sha256 and the vocabulary
+  // are compared, any other object as a whole.
+  nlohmann::json data = nullptr;
+  std::string trainer;          // who trains, recorded in run.json ("" = this program)
+  std::string divergence_hint;  // appended to the NaN-loss error message
+  bool wait_for_lock = false;   // another process trains this run: wait for it, not fail
   // The loop's shape, when known: a checkpoint whose position does not fit it
   // (epoch > epochs, batch > steps_per_epoch, step != epoch * steps_per_epoch
   // + batch) is rejected. 0 = unknown.
   std::int64_t epochs = 0;
   std::int64_t steps_per_epoch = 0;
+  // Ranks: the job's connection (connect_ranks() in ranks.h), when the loop
+  // made it before open() (e.g. to prepare its data on rank 0 first); when
+  // null and the environment names several ranks, open() connects them.
+  std::shared_ptr<Group> group;
+  double dist_timeout = 300;  // seconds a rank waits for the store or a peer
+  // Intra-op threads (at::set_num_threads): 0 = LibTorch's default, or with
+  // several ranks on this machine the cores shared out among them.
+  std::int64_t threads = 0;
 };
 
 // Where the loop (re)starts: `epoch` (0-based) and `batch` (steps already
@@ -127,9 +177,17 @@ class Run {
   ~Run();
 
   const std::string& id() const;   // run_id
-  const std::string& dir() const;  // the run directory
+  const std::string& dir() const;  // the run directory (rank 0's)
   std::uint64_t seed() const;
   bool deterministic() const;
+
+  // This process's place among the job's ranks: rank 0 of 1 for one
+  // process. leader() is rank 0, the one that records. group() is the
+  // connection to the other ranks, null for one process.
+  int rank() const;
+  int world() const;
+  bool leader() const;
+  Group* group() const;
 
   // True when the run had completed before open(): nothing else may be
   // recorded; summary() holds what it recorded.
@@ -182,8 +240,27 @@ class Run {
  private:
   struct Impl;
   explicit Run(std::unique_ptr<Impl> impl);
+  // open() once the ranks are settled: rank 0's (or the only) directory.
+  static Run open_here(std::unique_ptr<Impl> impl, const nlohmann::json& identity);
   std::unique_ptr<Impl> impl_;
 };
+
+// RunOptions from a ConfigSpec's settings (config.h): output_dir,
+// checkpoint_every, trace_every, threads and dist_timeout from the runtime.*
+// keys it declared (ConfigSpec::run_keys()), and every runtime.* value as
+// run.json's "runtime".
+RunOptions run_options(const Settings& settings);
+
+// Model files: model.pt, what finish() writes (a header with the weights'
+// state_sha256 and the payload's checksum, then a LibTorch archive).
+//
+// Verifies a model file's header and checksum without reading its weights
+// and returns the state_sha256 it records. Error (exit 2) naming the file
+// when it is missing or damaged.
+std::string verify_weights_file(const std::string& path);
+// Loads a model file into `model` (the same structure it was saved from).
+// Error (exit 2) naming the file when it is missing, damaged or does not fit.
+void load_weights(const std::string& path, torch::nn::Module& model);
 
 }  // namespace mltrain
 

@@ -19,7 +19,10 @@ struct SeedRecord {
   bool cudnn_benchmark = false;
   bool cudnn_deterministic = false;
   std::string cublas_workspace_config;  // "" when not set
-  std::string streams;                  // how the framework's own streams derive
+  // OpenBLAS's threads after seeding: 1 when deterministic (its sums depend
+  // on its thread count); 0 when the BLAS is not OpenBLAS.
+  int blas_threads = 0;
+  std::string streams;  // how the framework's own streams derive
 
   nlohmann::json to_json() const;
 };
@@ -29,6 +32,11 @@ struct SeedRecord {
 // cuDNN benchmark off and cuDNN deterministic on, CUBLAS_WORKSPACE_CONFIG set
 // to ":4096:8" (call this before anything initialises CUDA). deterministic=
 // false: nondeterministic algorithms allowed and cuDNN benchmark on.
+// deterministic=true also runs OpenBLAS on one thread: it splits some
+// matrix products differently for another number of threads (the cnn's and
+// the transformer's gradients differ between 1 and 2), so its thread count
+// would make the bits depend on the machine's cores and on
+// OMP_NUM_THREADS; false restores the count it had.
 // The framework's own randomness (shuffling, token dropout, model dropout)
 // does not use these generators: it uses Stream(seed, purpose, epoch, index)
 // (rng.h). The CPU generator initialises weights.

@@ -13,6 +13,9 @@
 #include <utility>
 #include <vector>
 
+namespace at {
+class Tensor;
+}  // namespace at
 namespace torch {
 namespace nn {
 class Module;
@@ -28,6 +31,15 @@ std::string state_hash(const torch::nn::Module& module);
 
 // (state_dict key, sha256 of that tensor's bytes), in state_dict order.
 std::vector<std::pair<std::string, std::string>> tensor_hashes(const torch::nn::Module& module);
+
+// Fingerprints of a loop's own data, for RunOptions::data (checked on resume
+// and across ranks, shown by `ml-train diff`): sha256 hex of one tensor's
+// contiguous CPU bytes (any device, any dtype; the bytes Python's
+// t.detach().cpu().numpy().tobytes() gives), of a string of bytes, and of a
+// file's content (Error, exit 2, naming the file when it cannot be read).
+std::string tensor_sha256(const at::Tensor& tensor);
+std::string bytes_sha256(const std::string& bytes);
+std::string file_sha256(const std::string& path);
 
 }  // namespace mltrain
 

@@ -2,24 +2,19 @@
 
 #include <iostream>
 
-#include "experiment/process.h"
 #include "mltrain/env.h"
 #include "mltrain/error.h"
 #include "mltrain/infer.h"
+#include "mltrain/ranks.h"
 #include "mltrain/train.h"
-#include "train/dist.h"
 
 namespace mltrain {
 namespace cli {
 
-int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv, const std::string& self) {
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   Config cfg = resolve_config(a.sources);
-  if (cfg.runtime.nproc > 1 && rank_env_from_environment().world == 1) {
-    // The local launcher: the same command line, once per rank.
-    std::vector<std::string> rank_argv = argv;
-    if (!rank_argv.empty()) rank_argv[0] = self;
-    return launch_ranks(rank_argv, static_cast<int>(cfg.runtime.nproc), 10.0);
-  }
+  // runtime.nproc > 1: this command line again, once per rank.
+  if (int rc = launch_ranks_if_needed(argv, cfg.runtime.nproc); rc >= 0) return rc;
   TrainOptions opt;
   opt.command_line = argv;
   opt.rerun = a.rerun;

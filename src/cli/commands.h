@@ -62,9 +62,9 @@ int cmd_report(const std::vector<std::string>& dirs, const std::string& output);
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
              const std::string& sort_by, const std::string& format);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
-// With runtime.nproc > 1 (and no launcher around it) starts the ranks: `self`
-// is this program.
-int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv, const std::string& self);
+// `argv`: this command line (recorded in run.json; with runtime.nproc > 1 the
+// library starts it once per rank).
+int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv);
 int cmd_config(const ConfigSources& s, bool json, bool schema);
 int cmd_env();
 int cmd_verify(const VerifyArgs& a, const std::string& self_exe);

@@ -278,7 +278,7 @@ int real_main(int argc, char** argv) {
   std::vector<std::string> command_line(argv, argv + argc);
   if (*train) {
     train_args.sources = train_flags.sources();
-    return cli::cmd_train(train_args, command_line, self_exe());
+    return cli::cmd_train(train_args, command_line);
   }
   if (*config) return cli::cmd_config(config_flags.sources(), config_json, config_schema);
   if (*env) return cli::cmd_env();

@@ -8,15 +8,15 @@
 #include <mutex>
 #include <thread>
 
-#include "core/fs.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 #include "mltrain/infer.h"
+#include "mltrain/layout.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
 #include "mltrain/records.h"
-#include "run/checkpoint.h"
-#include "run/layout.h"
+#include "mltrain/run.h"
 
 namespace mltrain {
 

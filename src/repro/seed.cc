@@ -1,6 +1,7 @@
 #include "mltrain/seed.h"
 
 #include <ATen/Context.h>
+#include <dlfcn.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
@@ -19,8 +20,26 @@ nlohmann::json SeedRecord::to_json() const {
           {"cublas_workspace_config", cublas_workspace_config.empty()
                                           ? nlohmann::json(nullptr)
                                           : nlohmann::json(cublas_workspace_config)},
+          {"blas_threads", blas_threads},
           {"streams", streams}};
 }
+
+namespace {
+
+// OpenBLAS's own thread count (openblas_set_num_threads), found at run time
+// so that any BLAS links; 0 when the BLAS is not OpenBLAS.
+int pin_blas_threads(bool deterministic) {
+  using GetFn = int (*)();
+  using SetFn = void (*)(int);
+  const auto get = reinterpret_cast<GetFn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  const auto set = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (get == nullptr || set == nullptr) return 0;
+  static const int native = get();  // as the environment set it, before any pin
+  set(deterministic ? 1 : native);
+  return get();
+}
+
+}  // namespace
 
 SeedRecord seed_everything(std::uint64_t seed, bool deterministic) {
   SeedRecord r;
@@ -41,6 +60,7 @@ SeedRecord seed_everything(std::uint64_t seed, bool deterministic) {
   r.deterministic_algorithms = ctx.deterministicAlgorithms();
   r.cudnn_benchmark = ctx.benchmarkCuDNN();
   r.cudnn_deterministic = ctx.deterministicCuDNN();
+  r.blas_threads = pin_blas_threads(deterministic);
 
   torch::manual_seed(seed);  // CPU generator (and CUDA's, when present)
   r.cpu_generator_seeded = true;

@@ -8,15 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "mltrain/state_hash.h"
+
 namespace mltrain {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // Parameters, then buffers, then children (recursively, prefixed "child.").
 NamedTensors ordered_state_dict(const torch::nn::Module& module);
-
-// sha256 hex of one tensor's contiguous CPU bytes.
-std::string tensor_sha256(const torch::Tensor& t);
 
 }  // namespace mltrain
 

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "core/fs.h"
 #include "core/hash.h"
+#include "mltrain/error.h"
 #include "repro/state_dict.h"
 
 namespace mltrain {
@@ -37,6 +39,14 @@ std::string tensor_sha256(const torch::Tensor& t) {
   Sha256 h;
   update_with(&h, t);
   return h.hex_digest();
+}
+
+std::string bytes_sha256(const std::string& bytes) { return sha256_hex(bytes); }
+
+std::string file_sha256(const std::string& path) {
+  if (!path_exists(path)) fail_usage(path + ": not found");
+  if (is_directory(path)) fail_usage(path + ": is a directory, expected a file");
+  return sha256_hex(read_file(path));
 }
 
 std::string state_sha256(const torch::nn::Module& module) {

@@ -10,8 +10,8 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 #include "mltrain/records.h"
 #include "mltrain/state_hash.h"
 
@@ -98,11 +98,20 @@ std::string envelope(const char* magic, std::int64_t version, json header,
 
 // Reads and verifies an envelope; returns its header and leaves the payload
 // in *payload. Nothing of the payload is parsed before its checksum matched.
+json parse_envelope(const std::string& path, const char* magic, std::int64_t version,
+                    const std::string& what, std::string* payload);
+
 json open_envelope(const std::string& path, const char* magic, std::int64_t version,
                    const std::string& what, std::string* payload) {
   if (!path_exists(path)) fail_usage(path + ": " + what + " not found");
   if (is_directory(path)) fail_usage(path + ": is a directory, expected a " + what);
   *payload = read_file(path);
+  return parse_envelope(path, magic, version, what, payload);
+}
+
+// *payload holds the whole envelope; `path` names it in errors.
+json parse_envelope(const std::string& path, const char* magic, std::int64_t version,
+                    const std::string& what, std::string* payload) {
   const auto nl1 = payload->find('\n');
   const std::string first = payload->substr(0, nl1 == std::string::npos ? 0 : nl1);
   if (first.rfind(magic, 0) != 0) {
@@ -145,9 +154,13 @@ struct Header {
   std::int64_t step = 0;
 };
 
-// A checkpoint's verified header and payload.
-Header read_verified(const std::string& path, const std::string& run_id, std::string* payload) {
-  const json j = open_envelope(path, kMagic, kCheckpointVersion, "checkpoint", payload);
+// A checkpoint's verified header and payload: of the file `path`, or of the
+// bytes already in *payload (`from_bytes`), which `path` then names.
+Header read_verified(const std::string& path, const std::string& run_id, std::string* payload,
+                     bool from_bytes = false) {
+  const json j = from_bytes
+                     ? parse_envelope(path, kMagic, kCheckpointVersion, "checkpoint", payload)
+                     : open_envelope(path, kMagic, kCheckpointVersion, "checkpoint", payload);
   Header h;
   try {
     h.run_id = j.at("run_id").get<std::string>();
@@ -204,8 +217,14 @@ std::int64_t check_checkpoint(const std::string& path, const std::string& run_id
 void load_checkpoint(const std::string& path, const std::string& run_id, torch::nn::Module& model,
                      torch::optim::Optimizer& optimizer, CheckpointState* st,
                      const NamedGenerators& generators) {
-  std::string payload;
-  const Header h = read_verified(path, run_id, &payload);
+  load_checkpoint_bytes(std::string(), path, run_id, model, optimizer, st, generators);
+}
+
+void load_checkpoint_bytes(std::string bytes, const std::string& path, const std::string& run_id,
+                           torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                           CheckpointState* st, const NamedGenerators& generators) {
+  std::string payload = std::move(bytes);
+  const Header h = read_verified(path, run_id, &payload, !payload.empty());
   const auto shapes = tensor_shapes(model);
   try {
     torch::serialize::InputArchive ar, m, o;

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "mltrain/run.h"
+
 namespace mltrain {
 
 constexpr std::int64_t kCheckpointVersion = 2;
@@ -61,15 +63,18 @@ void load_checkpoint(const std::string& path, const std::string& run_id, torch::
                      torch::optim::Optimizer& optimizer, CheckpointState* state,
                      const NamedGenerators& generators);
 
-// Saves / loads just the weights (model.pt). load_weights throws Error naming
-// the file when it is missing, corrupt or does not fit the model.
+// The same from the bytes of a checkpoint (what encode_checkpoint returned;
+// "" = read the file `path`), e.g. rank 0's starting state sent to the other
+// ranks; `path` names it in errors.
+void load_checkpoint_bytes(std::string bytes, const std::string& path, const std::string& run_id,
+                           torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                           CheckpointState* state, const NamedGenerators& generators);
+
+// Saves just the weights (model.pt; load_weights and verify_weights_file are
+// public, in run.h).
 void save_weights(const std::string& path, torch::nn::Module& model);
-void load_weights(const std::string& path, torch::nn::Module& model);
 // Checks that `path` is a readable ml-train weights file (without a model).
 void check_weights_file(const std::string& path);
-// Verifies a weights file's header and checksum without parsing its archive;
-// returns the state_sha256 it records. Throws Error naming the file.
-std::string verify_weights_file(const std::string& path);
 
 }  // namespace mltrain
 

@@ -12,21 +12,22 @@
 #include <exception>
 #include <iostream>
 
-#include "core/format.h"
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/env.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
+#include "mltrain/layout.h"
 #include "mltrain/probe.h"
+#include "mltrain/ranks.h"
 #include "mltrain/seed.h"
 #include "mltrain/state_hash.h"
 #include "repro/state_dict.h"
 #include "run/checkpoint.h"
 #include "run/control.h"
 #include "run/dump.h"
-#include "run/layout.h"
 #include "run/record_files.h"
 
 namespace mltrain {
@@ -59,11 +60,14 @@ std::uint64_t identity_seed(const json& identity) {
              json_line(s) + " (every run is seeded from its identity)");
 }
 
-// Data fingerprints that must not change under a resumed run: the sha256 of
-// each split's file and the vocabulary, when recorded.
+// Data fingerprints that must not change under a resumed run (and must be
+// the same on every rank): in ml-train's data.json shape, the sha256 of each
+// split's file and the vocabulary; any other object (a loop's own
+// fingerprints) as a whole.
 json data_identity(const json& data) {
   json out = json::object();
   if (!data.is_object()) return out;
+  if (!data.contains("files") && !data.contains("vocab")) return data;
   if (data.contains("files") && data["files"].is_array()) {
     for (const auto& f : data["files"]) {
       if (f.is_object()) out["files"][f.value("split", "?")] = f.value("sha256", json(nullptr));
@@ -116,6 +120,29 @@ class StopSignals {
   }, old_term_{};
 };
 
+// The ranks other than 0 keep going through SIGINT / SIGTERM: rank 0 stops
+// the job at a step boundary, with a checkpoint, and the others follow.
+class IgnoreStopSignals {
+ public:
+  IgnoreStopSignals() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ::sigaction(SIGINT, &ign, &old_int_);
+    ::sigaction(SIGTERM, &ign, &old_term_);
+  }
+  ~IgnoreStopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  IgnoreStopSignals(const IgnoreStopSignals&) = delete;
+  IgnoreStopSignals& operator=(const IgnoreStopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
 }  // namespace
 
 struct Run::Impl {
@@ -130,6 +157,13 @@ struct Run::Impl {
   FileLock lock, original_lock;  // original_lock: the run a rerun belongs to
   std::string checkpoint;        // the checkpoint to resume from ("" = none)
   std::unique_ptr<StopSignals> signals = std::make_unique<StopSignals>();
+
+  // Ranks: rank 0 records; the others (followers) only keep in step.
+  std::shared_ptr<Group> group;
+  int rank = 0, world = 1;
+  std::string launcher;  // the RankEnv's source
+  std::unique_ptr<IgnoreStopSignals> ignore_signals;
+  bool follower() const { return rank != 0; }
 
   // Completed before open(), or a rerun of a completed run.
   bool completed = false;
@@ -231,6 +265,25 @@ struct Run::Impl {
     }
   }
 
+  // Every rank's weights against rank 0's, at an epoch's end (where rank 0
+  // checkpoints, so that its checkpoint is every rank's state). They apply
+  // the same combined gradient, so they are equal by construction; a rank
+  // that differs fails the run, naming it.
+  void check_replicas() {
+    const std::vector<std::string> all = group->all_gather_bytes(state_sha256(*model));
+    for (std::size_t i = 1; i < all.size(); ++i) {
+      if (all[i] == all[0]) continue;
+      const std::string message = "rank " + std::to_string(i) +
+                                  " holds other weights than rank 0 (state_sha256 " +
+                                  all[i].substr(0, 16) + " vs " + all[0].substr(0, 16) + ")";
+      if (!follower() && !failed) {
+        failed = true;
+        write_status("failed", message);
+      }
+      throw Error(message, ExitCode::kFailure);
+    }
+  }
+
   // A fresh directory whose attempt failed before recording anything is
   // removed, so that a bad start leaves nothing behind.
   void remove_fresh_dir() {
@@ -251,7 +304,7 @@ Run& Run::operator=(Run&&) noexcept = default;
 
 Run::~Run() {
   if (impl_ && impl_->control.dump_from > 0) probe_disarm();
-  if (!impl_ || impl_->completed || impl_->finished || impl_->failed) return;
+  if (!impl_ || impl_->follower() || impl_->completed || impl_->finished || impl_->failed) return;
   try {
     impl_->metrics.sync();
     impl_->trace.sync();
@@ -275,6 +328,7 @@ Run Run::open(const json& identity, const RunOptions& options) {
   auto impl = std::make_unique<Impl>();
   Impl& r = *impl;
   r.opt = options;
+  r.opt.group = nullptr;  // held by r.group
   r.seed = identity_seed(identity);
   const json det = identity.value("deterministic", json(false));
   if (!det.is_boolean()) fail_usage("run identity: 'deterministic' must be true or false");
@@ -285,7 +339,61 @@ Run Run::open(const json& identity, const RunOptions& options) {
   if (options.checkpoint_every < 0 || options.trace_every < 1) {
     fail_usage("Run::open: checkpoint_every must be >= 0 and trace_every >= 1");
   }
+  if (options.threads < 0 || !(options.dist_timeout > 0)) {
+    fail_usage("Run::open: threads must be >= 0 and dist_timeout > 0");
+  }
 
+  // Ranks: connected, and agreed on what they train, before anything is written.
+  const RankEnv env = rank_env_from_environment();
+  r.group = options.group
+                ? options.group
+                : (env.world > 1 ? std::shared_ptr<Group>(Group::connect(env, options.dist_timeout))
+                                 : nullptr);
+  if (options.threads > 0) {
+    at::set_num_threads(static_cast<int>(options.threads));
+  } else if (r.group && env.local_world > 1) {
+    at::set_num_threads(std::max(1, at::get_num_threads() / env.local_world));
+  }
+  if (!r.group) return open_here(std::move(impl), identity);
+  r.rank = r.group->rank();
+  r.world = r.group->world();
+  r.launcher = env.source.empty() ? "user" : env.source;
+  const std::vector<std::string> all = r.group->all_gather_bytes(
+      sha256_hex(r.canonical + "\n" + canonical_json(data_identity(options.data))));
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    if (all[i] != all[0]) {
+      fail_usage("rank " + std::to_string(i) +
+                 " has another run identity or other data than rank 0 (the identity and the "
+                 "data fingerprints must be the same on every rank)");
+    }
+  }
+  if (r.follower()) {
+    r.ignore_signals = std::make_unique<IgnoreStopSignals>();
+    seed_everything(r.seed, r.deterministic);  // what open() does on rank 0
+    std::string h;
+    r.group->broadcast_bytes(&h, 0);
+    const json j = json::parse(h);
+    r.completed = j.at("completed").get<bool>();
+    r.summary = j.at("summary");
+    r.dir = j.at("dir").get<std::string>();
+    return Run(std::move(impl));
+  }
+  std::shared_ptr<Group> group = r.group;
+  Run run = open_here(std::move(impl), identity);
+  std::string h =
+      json{{"completed", run.completed()}, {"summary", run.summary()}, {"dir", run.dir()}}.dump();
+  group->broadcast_bytes(&h, 0);
+  if (!run.completed()) {
+    run.annotate(
+        "ranks",
+        {{"world", run.world()}, {"launcher", run.impl_->launcher}, {"store", group->address()}});
+  }
+  return run;
+}
+
+Run Run::open_here(std::unique_ptr<Impl> impl, const json& identity) {
+  Impl& r = *impl;
+  const RunOptions& options = r.opt;
   r.control = control_from_environment();
   r.checkpoint_every =
       r.control.checkpoint_every > 0 ? r.control.checkpoint_every : options.checkpoint_every;
@@ -341,10 +449,19 @@ Run Run::open(const json& identity, const RunOptions& options) {
       r.summary = summary;
       return Run(std::move(impl));
     }
-    RunOptions again = options;
-    again.rerun = false;
-    again.dir = claim_numbered_dir(r.path(layout::kReruns));
-    Run rerun = open(identity, again);
+    auto again = std::make_unique<Impl>();
+    again->opt = options;
+    again->opt.rerun = false;
+    again->seed = r.seed;
+    again->deterministic = r.deterministic;
+    again->canonical = r.canonical;
+    again->run_id = r.run_id;
+    again->dir = claim_numbered_dir(r.path(layout::kReruns));
+    again->group = r.group;
+    again->rank = r.rank;
+    again->world = r.world;
+    again->launcher = r.launcher;
+    Run rerun = open_here(std::move(again), identity);
     rerun.impl_->rerun_of = summary;
     rerun.impl_->original_lock = std::move(r.lock);
     return rerun;
@@ -429,10 +546,15 @@ const std::string& Run::dir() const { return impl_->dir; }
 std::uint64_t Run::seed() const { return impl_->seed; }
 bool Run::deterministic() const { return impl_->deterministic; }
 bool Run::completed() const { return impl_->completed; }
+int Run::rank() const { return impl_->rank; }
+int Run::world() const { return impl_->world; }
+bool Run::leader() const { return impl_->rank == 0; }
+Group* Run::group() const { return impl_->group.get(); }
 const json& Run::summary() const { return impl_->summary; }
 const json& Run::rerun_of() const { return impl_->rerun_of; }
 
 void Run::write_file(const std::string& name, const std::string& bytes) {
+  if (impl_->follower()) return;
   if (impl_->completed)
     fail_usage("Run::write_file: run " + impl_->run_id + " is already completed");
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
@@ -443,6 +565,7 @@ void Run::write_file(const std::string& name, const std::string& bytes) {
 }
 
 void Run::annotate(const std::string& key, const json& value) {
+  if (impl_->follower()) return;
   if (impl_->completed) fail_usage("Run::annotate: run " + impl_->run_id + " is already completed");
   impl_->run_json[key] = value;
   write_json_atomic(impl_->path(layout::kRun), impl_->run_json);
@@ -459,6 +582,20 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
   Impl& r = *impl_;
   if (r.completed) fail_usage("Run::resume: run " + r.run_id + " is already completed");
   if (r.model != nullptr) fail_usage("Run::resume: called twice");
+  if (r.follower()) {
+    // Rank 0's starting state, fresh or from its checkpoint.
+    std::string bytes;
+    r.group->broadcast_bytes(&bytes, 0);
+    load_checkpoint_bytes(std::move(bytes), "rank 0's starting state", r.run_id, model, optimizer,
+                          &r.pos, r.generators);
+    std::string from;
+    r.group->broadcast_bytes(&from, 0);
+    r.resumed_from = std::stoll(from);
+    r.user_state = r.pos.user;
+    r.model = &model;
+    r.optimizer = &optimizer;
+    return position();
+  }
   if (r.control.perturb_step > 0) {
     std::string names;
     bool found = false;
@@ -503,6 +640,15 @@ RunPosition Run::resume(torch::nn::Module& model, torch::optim::Optimizer& optim
       probe_arm();
     }
   }
+  if (r.group) {
+    // Every rank starts from this state.
+    CheckpointState st = r.pos;
+    st.user = r.user_state;
+    std::string bytes = encode_checkpoint(r.run_id, model, optimizer, st, r.generators);
+    r.group->broadcast_bytes(&bytes, 0);
+    std::string from = std::to_string(r.resumed_from);
+    r.group->broadcast_bytes(&from, 0);
+  }
   r.resumed_at = Clock::now();
   r.epoch_started = r.resumed_at;
   return position();
@@ -518,6 +664,7 @@ RunPosition Run::position() const {
 }
 
 void Run::record_input(const std::string& name, const at::Tensor& tensor) {
+  if (impl_->follower()) return;
   if (impl_->dumping(impl_->pos.step + 1)) impl_->inputs.emplace_back(name, tensor_sha256(tensor));
 }
 
@@ -526,10 +673,16 @@ void Run::record_step(float loss, double lr) {
   r.require_attached("record_step");
   const std::int64_t step = r.pos.step + 1;
   if (!std::isfinite(loss)) {
+    // (Every rank holds the same combined loss: all of them stop here.)
     fail("training diverged: loss is " + std::string(std::isnan(loss) ? "nan" : "inf") +
          " at step " + std::to_string(step) + " (epoch " + std::to_string(r.pos.epoch + 1) +
          ", batch " + std::to_string(r.pos.batch + 1) + ")" +
          (r.opt.divergence_hint.empty() ? "" : "; " + r.opt.divergence_hint));
+  }
+  if (r.follower()) {
+    r.pos.step = step;
+    r.pos.batch += 1;
+    return;
   }
   if (step == r.control.perturb_step) r.perturb();
   r.pos.step = step;
@@ -573,6 +726,12 @@ void Run::record_epoch(const json& metrics) {
   Impl& r = *impl_;
   r.require_attached("record_epoch");
   if (!metrics.is_object()) fail_usage("Run::record_epoch: metrics must be a JSON object");
+  if (r.group) r.check_replicas();
+  if (r.follower()) {
+    r.pos.epoch += 1;
+    r.pos.batch = 0;
+    return;
+  }
   json m = metrics;
   m["epoch"] = r.pos.epoch + 1;
   m["step"] = r.pos.step;
@@ -588,6 +747,7 @@ void Run::record_epoch(const json& metrics) {
 
 void Run::checkpoint() {
   impl_->require_attached("checkpoint");
+  if (impl_->follower()) return;
   impl_->save_checkpoint();
 }
 
@@ -595,6 +755,13 @@ json Run::finish(const json& final_metrics) {
   Impl& r = *impl_;
   r.require_attached("finish");
   if (!final_metrics.is_object()) fail_usage("Run::finish: final metrics must be a JSON object");
+  if (r.follower()) {
+    std::string h;
+    r.group->broadcast_bytes(&h, 0);
+    r.summary = json::parse(h);
+    r.finished = true;
+    return r.summary;
+  }
   if (r.control.perturb_step > r.pos.step) {
     fail_usage(std::string(kControlVariable) + ": perturb.step " +
                std::to_string(r.control.perturb_step) + " was never reached (the run took " +
@@ -617,11 +784,30 @@ json Run::finish(const json& final_metrics) {
   r.finished = true;
   r.write_status("completed");
   r.summary = summary;
+  if (r.group) {
+    std::string h = summary.dump();
+    r.group->broadcast_bytes(&h, 0);
+  }
   return summary;
 }
 
+RunOptions run_options(const Settings& settings) {
+  RunOptions o;
+  const json& all = settings.json();
+  if (!all.contains("runtime")) return o;
+  const json& rt = all.at("runtime");
+  o.runtime = rt;
+  if (rt.contains("output_dir")) o.output_dir = rt.at("output_dir").get<std::string>();
+  if (rt.contains("checkpoint_every"))
+    o.checkpoint_every = rt.at("checkpoint_every").get<std::int64_t>();
+  if (rt.contains("trace_every")) o.trace_every = rt.at("trace_every").get<std::int64_t>();
+  if (rt.contains("threads")) o.threads = rt.at("threads").get<std::int64_t>();
+  if (rt.contains("dist_timeout")) o.dist_timeout = rt.at("dist_timeout").get<double>();
+  return o;
+}
+
 void Run::fail(const std::string& message) {
-  if (!impl_->completed && !impl_->failed) {
+  if (!impl_->follower() && !impl_->completed && !impl_->failed) {
     impl_->failed = true;
     impl_->write_status("failed", message);
   }

@@ -9,9 +9,9 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
+#include "mltrain/files.h"
 #include "mltrain/records.h"
 #include "mltrain/state_hash.h"
 

@@ -158,7 +158,8 @@ TEST(TrainStep, AParameterTheLossMissesGetsZerosNotNothing) {
   Batch b;
   b.tokens = torch::randint(0, 5, {4, 3}, torch::kLong);
   b.labels = torch::tensor({0, 1, 1, 0}, torch::kLong);
-  for (int step = 1; step <= 3; ++step) train_step(model, opt, b, 42, step, 0.0);
+  GradShards one(nullptr, model.parameters(), 1);
+  for (int step = 1; step <= 3; ++step) train_step(model, opt, one, b, 42, step, 0.0);
   ASSERT_TRUE(model.unused_.grad().defined());
   EXPECT_TRUE(torch::equal(model.unused_.grad(), torch::zeros({4})));
   EXPECT_LT(model.unused_.max().item<float>(), 1.0f);  // weight decay moved it
@@ -187,13 +188,12 @@ TEST(TrainStep, ShardedStepReusesNothingStale) {
   OneUnusedParameter fresh;
   FusedAdam opt_r(reused.parameters(), torch::optim::AdamOptions(0.1).weight_decay(0.5), false);
   FusedAdam opt_f(fresh.parameters(), torch::optim::AdamOptions(0.1).weight_decay(0.5), false);
-  ShardScratch scratch;
+  GradShards kept(nullptr, reused.parameters(), 2);
   for (int step = 1; step <= 4; ++step) {
     const Batch& b = step % 2 ? full : half;
-    const float lr =
-        train_step_sharded(reused, opt_r, b, 2, nullptr, 42, step, 0.0, &scratch, nullptr);
-    ShardScratch once;
-    const float lf = train_step_sharded(fresh, opt_f, b, 2, nullptr, 42, step, 0.0, &once, nullptr);
+    const float lr = train_step(reused, opt_r, kept, b, 42, step, 0.0);
+    GradShards once(nullptr, fresh.parameters(), 2);
+    const float lf = train_step(fresh, opt_f, once, b, 42, step, 0.0);
     EXPECT_EQ(lr, lf) << "step " << step;
     ASSERT_TRUE(reused.unused_.grad().defined());
     EXPECT_TRUE(torch::equal(reused.unused_.grad(), torch::zeros({4}))) << "step " << step;

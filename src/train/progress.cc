@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "core/format.h"
+#include "mltrain/format.h"
 
 namespace mltrain {
 

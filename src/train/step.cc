@@ -2,10 +2,9 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <vector>
 
-#include "train/dist.h"
+#include "mltrain/ranks.h"
 
 namespace mltrain {
 namespace {
@@ -14,97 +13,26 @@ constexpr std::int64_t kEvalBatch = 128;
 
 }  // namespace
 
-float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const Batch& batch,
-                 std::uint64_t seed, std::int64_t step, double grad_clip) {
-  // Gradients are dropped, not zeroed: backward then stores each new one
-  // instead of adding it to zeros (the same bits, one pass over every
-  // parameter less; the embedding's gradient is most of them).
-  for (auto& group : optimizer.param_groups()) {
-    for (auto& p : group.params()) p.mutable_grad().reset();
-  }
-  model.set_random_step(seed, step);
-  torch::Tensor logits = model.forward(batch);  // (B, C)
-  torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-  const float value = loss.item<float>();
-  loss.backward();
-  // A parameter the loss did not reach gets zeros, as zero_grad gave it.
-  for (auto& group : optimizer.param_groups()) {
-    for (auto& p : group.params()) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    }
-  }
-  if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
-  optimizer.step();
-  return value;
-}
-
-float train_step_sharded(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
-                         const Batch& batch, std::int64_t shards, Group* group, std::uint64_t seed,
-                         std::int64_t step, double grad_clip, ShardScratch* scratch,
-                         double* comm_seconds) {
-  const std::int64_t world = group ? group->world() : 1;
-  std::vector<torch::Tensor> params;
-  for (auto& g : optimizer.param_groups()) {
-    for (auto& p : g.params()) params.push_back(p);
-  }
-  std::int64_t total = 0;
-  for (const auto& p : params) total += p.numel();
-  // Row j: shard rank + j * world; its gradient, then its loss.
-  const std::int64_t slots = (shards + world - 1) / world;
-  if (!scratch->payload.defined()) {
-    scratch->payload = torch::empty({slots, total + 1}, torch::kFloat);
-    scratch->sum = torch::empty({total}, torch::kFloat);
-  }
-  torch::Tensor& payload = scratch->payload;
+float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
+                 const Batch& batch, std::uint64_t seed, std::int64_t step, double grad_clip) {
   const auto n = static_cast<float>(batch.size());
-  for (std::int64_t j = 0; j < slots; ++j) {
-    const bool mine = j < static_cast<std::int64_t>(batch.parts.size());
-    if (!mine || batch.parts[static_cast<std::size_t>(j)].size() == 0) {
-      payload[j].zero_();  // no shard, or an empty one: it adds zeros
-      continue;
-    }
-    const Batch& part = batch.parts[static_cast<std::size_t>(j)];
-    for (auto& p : params) p.mutable_grad().reset();
-    model.set_random_step(seed, step, part.shard);
-    torch::Tensor logits = model.forward(part);  // (n_k, C)
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, part.labels) *
-                         (static_cast<float>(part.size()) / n);
-    loss.backward();
-    torch::Tensor row = payload[j];
-    std::int64_t off = 0;
-    for (const auto& p : params) {
-      torch::Tensor slice = row.narrow(0, off, p.numel());
-      if (p.grad().defined()) {
-        slice.copy_(p.grad().reshape({-1}));
-      } else {
-        slice.zero_();  // a parameter this shard does not reach
+  const float loss = shards.backward([&](std::int64_t k) -> float {
+    const Batch* part = &batch;
+    if (!batch.parts.empty()) {
+      part = nullptr;
+      for (const Batch& p : batch.parts) {
+        if (p.shard == k) part = &p;
       }
-      off += p.numel();
+      if (part == nullptr || part->size() == 0) return 0.0f;  // adds zeros
     }
-    row[total] = loss.item<float>();
-  }
+    model.set_random_step(seed, step, k);
+    torch::Tensor logits = model.forward(*part);  // (n_k, C)
+    torch::Tensor l = torch::nn::functional::cross_entropy(logits, part->labels);
+    if (!batch.parts.empty()) l = l * (static_cast<float>(part->size()) / n);
+    l.backward();
+    return l.item<float>();
+  });
   model.set_random_step(seed, step, 0);
-
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<torch::Tensor> all =
-      group ? group->all_gather(payload) : std::vector<torch::Tensor>{payload};
-  if (comm_seconds) {
-    *comm_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  // Shard k sits in row k / world of rank k % world's payload.
-  auto shard_row = [&](std::int64_t k) { return all[k % world][k / world]; };
-  torch::Tensor& sum = scratch->sum;
-  sum.copy_(shard_row(0).narrow(0, 0, total));
-  float loss = shard_row(0)[total].item<float>();
-  for (std::int64_t k = 1; k < shards; ++k) {
-    sum.add_(shard_row(k).narrow(0, 0, total));
-    loss += shard_row(k)[total].item<float>();
-  }
-  std::int64_t off = 0;
-  for (auto& p : params) {
-    p.mutable_grad() = sum.narrow(0, off, p.numel()).view(p.sizes());
-    off += p.numel();
-  }
   if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
   optimizer.step();
   return loss;

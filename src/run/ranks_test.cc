@@ -1,4 +1,4 @@
-#include "train/dist.h"
+#include "mltrain/ranks.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,6 +9,7 @@
 #include <future>
 
 #include "mltrain/error.h"
+#include "mltrain/shards.h"
 
 namespace mltrain {
 namespace {
@@ -108,7 +109,8 @@ TEST(Group, GatherAndBroadcastOverGloo) {
     std::vector<torch::Tensor> all = g->all_gather(torch::full({3}, static_cast<float>(r + 1)));
     std::string bytes = r == 0 ? std::string("state\0bytes", 11) : std::string();
     g->broadcast_bytes(&bytes, 0);
-    return std::make_pair(all, bytes);
+    const std::vector<std::string> each = g->all_gather_bytes(std::string(r == 0 ? 5 : 0, 'x'));
+    return std::make_pair(all, bytes + "|" + each[0] + "|" + each[1]);
   };
   auto f1 = std::async(std::launch::async, rank, 1);
   auto r0 = rank(0);
@@ -117,7 +119,108 @@ TEST(Group, GatherAndBroadcastOverGloo) {
     ASSERT_EQ(r.first.size(), 2u);
     EXPECT_TRUE(torch::equal(r.first[0], torch::full({3}, 1.0f)));
     EXPECT_TRUE(torch::equal(r.first[1], torch::full({3}, 2.0f)));
-    EXPECT_EQ(r.second, std::string("state\0bytes", 11));
+    EXPECT_EQ(r.second, std::string("state\0bytes|xxxxx|", 18));
+  }
+}
+
+TEST(GradShards, RowsAndOwners) {
+  EXPECT_EQ(shard_rows(7, 0, 3).begin, 0);
+  EXPECT_EQ(shard_rows(7, 0, 3).end, 2);
+  EXPECT_EQ(shard_rows(7, 1, 3).end, 4);
+  EXPECT_EQ(shard_rows(7, 2, 3).end, 7);
+  EXPECT_EQ(shard_rows(2, 0, 3).size(), 0);  // more shards than rows: some are empty
+  EXPECT_EQ(shards_of_rank(5, 1, 2), (std::vector<std::int64_t>{1, 3}));
+  EXPECT_EQ(shards_of_rank(3, 0, 1), (std::vector<std::int64_t>{0, 1, 2}));
+  EXPECT_THROW(shard_rows(7, 3, 3), Error);
+  EXPECT_THROW(GradShards(nullptr, {torch::zeros({2}, torch::kDouble)}, 1), Error);
+  // The generator of a shard is a function of (seed, step, shard) alone.
+  auto draw = [](std::int64_t step, std::int64_t k) {
+    at::Generator g = shard_generator(42, step, k);
+    return torch::rand({4}, g);
+  };
+  EXPECT_TRUE(torch::equal(draw(3, 1), draw(3, 1)));
+  EXPECT_FALSE(torch::equal(draw(3, 1), draw(3, 2)));
+  EXPECT_FALSE(torch::equal(draw(3, 1), draw(4, 1)));
+}
+
+// The gradient of a batch of 7 rows in 3 shards (a linear model, mean
+// squared error, shard k weighted by n_k / n): computed by one process, by
+// two ranks, and by hand (each shard's gradient alone, added in shard order)
+// -- the same bits. A parameter no shard reaches gets zeros.
+struct Tiny {
+  torch::nn::Linear fc{nullptr};
+  torch::Tensor unused;
+  std::vector<torch::Tensor> params() const { return {fc->weight, fc->bias, unused}; }
+};
+Tiny make_tiny() {
+  torch::manual_seed(5);
+  Tiny t;
+  t.fc = torch::nn::Linear(4, 3);
+  t.unused = torch::ones({2}).set_requires_grad(true);
+  return t;
+}
+float shard_loss(Tiny& t, const torch::Tensor& x, const torch::Tensor& y, std::int64_t k) {
+  const ShardRows rows = shard_rows(x.size(0), k, 3);
+  torch::Tensor l =
+      torch::mse_loss(t.fc(x.slice(0, rows.begin, rows.end)), y.slice(0, rows.begin, rows.end)) *
+      (static_cast<float>(rows.size()) / static_cast<float>(x.size(0)));
+  l.backward();
+  return l.item<float>();
+}
+
+TEST(GradShards, TwoRanksGiveTheBitsOfOneProcess) {
+  torch::manual_seed(9);
+  const torch::Tensor x = torch::randn({7, 4}), y = torch::randn({7, 3});
+  // By hand.
+  Tiny hand = make_tiny();
+  std::vector<torch::Tensor> sums;
+  float hand_loss = 0;
+  for (std::int64_t k = 0; k < 3; ++k) {
+    for (auto& p : hand.params()) p.mutable_grad().reset();
+    hand_loss += shard_loss(hand, x, y, k);
+    for (std::size_t i = 0; i < 2; ++i) {
+      torch::Tensor g = hand.params()[i].grad().clone();
+      if (k == 0) {
+        sums.push_back(g);
+      } else {
+        sums[i].add_(g);
+      }
+    }
+  }
+  // One process, three shards.
+  Tiny one = make_tiny();
+  GradShards single(nullptr, one.params(), 3);
+  const float one_loss = single.backward([&](std::int64_t k) { return shard_loss(one, x, y, k); });
+  EXPECT_EQ(one_loss, hand_loss);
+  for (std::size_t i = 0; i < 2; ++i) EXPECT_TRUE(torch::equal(one.params()[i].grad(), sums[i]));
+  EXPECT_TRUE(torch::equal(one.unused.grad(), torch::zeros({2})));
+  // Two ranks (threads of this process): rank 0 computes shards 0 and 2, rank 1 shard 1.
+  Tiny ranks[2] = {make_tiny(), make_tiny()};
+  const int port = free_port();
+  auto rank = [&](int r) {
+    RankEnv env;
+    env.rank = r;
+    env.world = 2;
+    env.addr = "127.0.0.1";
+    env.port = port;
+    auto g = Group::connect(env, 30);
+    GradShards shards(g.get(), ranks[r].params(), 3);
+    std::vector<std::int64_t> seen;
+    const float loss = shards.backward([&](std::int64_t k) {
+      seen.push_back(k);
+      return shard_loss(ranks[r], x, y, k);
+    });
+    EXPECT_EQ(seen, shards_of_rank(3, r, 2));
+    return loss;
+  };
+  auto f1 = std::async(std::launch::async, rank, 1);
+  const float l0 = rank(0), l1 = f1.get();
+  EXPECT_EQ(l0, one_loss);
+  EXPECT_EQ(l1, one_loss);
+  for (const Tiny& t : ranks) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      EXPECT_TRUE(torch::equal(t.params()[i].grad(), one.params()[i].grad())) << "param " << i;
+    }
   }
 }
 

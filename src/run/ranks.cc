@@ -1,8 +1,7 @@
-#include "train/dist.h"
+#include "mltrain/ranks.h"
 
-#define USE_C10D_GLOO 1
-#include <glog/logging.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
@@ -11,10 +10,21 @@
 #include <exception>
 #include <mutex>
 #include <sstream>
+
+// The Gloo backend needs Gloo's own headers, which not every LibTorch
+// ships (Debian's libgloo-dev has them; the PyTorch wheels do not).
+#if __has_include(<gloo/algorithm.h>) && \
+    __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+#define MLTRAIN_HAVE_GLOO 1
+#define USE_C10D_GLOO 1
+#include <glog/logging.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include "mltrain/error.h"
+#include "run/process.h"
 
 extern char** environ;
 
@@ -54,11 +64,11 @@ int first_count(const std::string& v) {
   return n;
 }
 
-bool loopback(const std::string& addr) {
+[[maybe_unused]] bool loopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
 }
 
-std::chrono::milliseconds millis(double seconds) {
+[[maybe_unused]] std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
@@ -138,12 +148,22 @@ RankEnv rank_env_from_environment() {
   return rank_env_from(env);
 }
 
+bool ranks_supported() {
+#ifdef MLTRAIN_HAVE_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
 struct Group::Impl {
   int rank = 0, world = 1;
   std::string address;
   double timeout = 0;
+#ifdef MLTRAIN_HAVE_GLOO
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#endif
 
   [[noreturn]] void fail(const std::string& what, const std::exception& e) const {
     std::string why = e.what();
@@ -162,6 +182,8 @@ Group::~Group() = default;
 int Group::rank() const { return impl_->rank; }
 int Group::world() const { return impl_->world; }
 const std::string& Group::address() const { return impl_->address; }
+
+#ifdef MLTRAIN_HAVE_GLOO
 
 std::unique_ptr<Group> Group::connect(const RankEnv& env, double timeout_seconds) {
   // c10d logs its failures through glog on stderr (with a banner about
@@ -213,7 +235,7 @@ std::vector<at::Tensor> Group::all_gather(const at::Tensor& local) {
   try {
     impl_->pg->allgather(out, in)->wait();
   } catch (const std::exception& e) {
-    impl_->fail("lost a peer while gathering gradients", e);
+    impl_->fail("lost a peer while gathering", e);
   }
   return out[0];
 }
@@ -251,6 +273,62 @@ void Group::barrier() {
   } catch (const std::exception& e) {
     impl_->fail("lost a peer at a barrier", e);
   }
+}
+
+#else  // no Gloo: one process only
+
+std::unique_ptr<Group> Group::connect(const RankEnv& env, double) {
+  fail_usage("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world) + " (" +
+             env.source +
+             "): this build of ml-train has no distributed backend (LibTorch's Gloo headers "
+             "were not found when it was built); run one process, or build against a LibTorch "
+             "with Gloo (Debian's libtorch-dev + libgloo-dev)");
+}
+
+std::vector<at::Tensor> Group::all_gather(const at::Tensor& local) { return {local}; }
+void Group::all_reduce_sum(at::Tensor*) {}
+void Group::broadcast_bytes(std::string*, int) {}
+void Group::barrier() {}
+
+#endif
+
+int launch_ranks_if_needed(const std::vector<std::string>& argv, std::int64_t nproc,
+                           double grace_seconds) {
+  if (nproc <= 1 || rank_env_from_environment().world > 1) return -1;
+  if (argv.empty()) fail_usage("launch_ranks_if_needed: no command line to start the ranks with");
+  if (nproc > 1024) fail_usage("runtime.nproc: " + std::to_string(nproc) + " ranks (at most 1024)");
+  // This very program, wherever argv[0] pointed.
+  std::vector<std::string> rank_argv = argv;
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) rank_argv[0].assign(self, static_cast<std::size_t>(n));
+  return launch_ranks(rank_argv, static_cast<int>(nproc), grace_seconds);
+}
+
+std::shared_ptr<Group> connect_ranks(double timeout_seconds) {
+  const RankEnv env = rank_env_from_environment();
+  if (env.world <= 1) return nullptr;
+  return std::shared_ptr<Group>(Group::connect(env, timeout_seconds));
+}
+
+std::vector<std::string> Group::all_gather_bytes(const std::string& bytes) {
+  // Lengths first, then every rank's bytes padded to the longest.
+  torch::Tensor len = torch::tensor({static_cast<std::int64_t>(bytes.size())}, torch::kInt64);
+  std::int64_t longest = 0;
+  std::vector<std::int64_t> lengths;
+  for (const auto& l : all_gather(len)) {
+    lengths.push_back(l.item<std::int64_t>());
+    longest = std::max(longest, lengths.back());
+  }
+  torch::Tensor mine = torch::zeros({longest}, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(mine.data_ptr(), bytes.data(), bytes.size());
+  std::vector<std::string> out;
+  const std::vector<at::Tensor> all = all_gather(mine);
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    out.emplace_back(static_cast<const char*>(all[r].data_ptr()),
+                     static_cast<std::size_t>(lengths[r]));
+  }
+  return out;
 }
 
 }  // namespace mltrain
