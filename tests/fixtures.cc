@@ -4,8 +4,8 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
-#include "core/json_io.h"
 #include "mltrain/canonical_json.h"
+#include "mltrain/files.h"
 
 namespace mltrain {
 namespace fixtures {

@@ -1,12 +1,24 @@
 #!/usr/bin/env python3
 """The dependency rule of docs/architecture.md, checked on the sources.
 
-1. Every #include "..." in src/<layer>/ names a header of a layer that layer
-   may use (public headers in include/mltrain/ belong to a layer too).
-2. The torch-free libraries (mltrain_base, mltrain_experiment, as listed in
+The rule is read from docs/architecture.md itself: its layer table (which
+layers' public headers, and which layers' internal headers, each layer
+includes) and its public-header table (the layer each include/mltrain/
+header belongs to). So the document and the check cannot drift apart:
+
+1. Every #include "..." in src/<layer>/ (tests beside the sources included)
+   names a header of a layer the table allows; a layer's internal headers
+   (src/<other>/...) only where the table says so. src/train, src/infer and
+   src/cli include no internal header of another layer: they are clients of
+   the public API, as a user's program is.
+2. The table is the real include graph, not a wish: every layer it lists
+   for a layer is used by that layer's sources (drop it from the table
+   otherwise), and every include/mltrain/ header is in the header table.
+3. examples/, bench/ and tests/user_loop/ include only public headers.
+4. The torch-free libraries (mltrain_base, mltrain_experiment, as listed in
    CMakeLists.txt) include no LibTorch header, directly or through others:
    the compiler's own dependency list (-M) is checked.
-3. Only src/run/control.cc reads an MLTRAIN_* environment variable.
+5. Only src/run/control.cc reads an MLTRAIN_* environment variable.
 
 usage: layering_test.py SOURCE_DIR CXX GENERATED_INCLUDE_DIR
 """
@@ -16,83 +28,135 @@ import subprocess
 import sys
 
 SRC, CXX, GENERATED = sys.argv[1:4]
-
-PUBLIC = {
-    "config.h": "core", "canonical_json.h": "core", "error.h": "core",
-    "rng.h": "repro", "seed.h": "repro", "env.h": "repro", "state_hash.h": "repro",
-    "probe.h": "repro",
-    "data.h": "data", "loader.h": "data",
-    "models.h": "models",
-    "records.h": "run-records", "run.h": "run",
-    "train.h": "train",
-    "infer.h": "infer",
-    "experiment.h": "experiment",
-    "mltrain.h": "umbrella",
-}
-# Headers of src/run that need no LibTorch: what the experiment tools may use.
-RUN_RECORDS = {"run/layout.h", "run/control.h", "run/record_files.h"}
-
-ALLOWED = {
-    "core": {"core"},
-    "repro": {"core", "repro"},
-    "data": {"core", "repro", "data"},
-    "models": {"core", "repro", "data", "models"},
-    "run": {"core", "repro", "run", "run-records"},
-    "train": {"core", "repro", "data", "models", "run", "run-records", "train"},
-    "infer": {"core", "repro", "data", "models", "run", "run-records", "infer"},
-    "experiment": {"core", "run-records", "experiment"},
-    "cli": {"core", "repro", "data", "models", "run", "run-records", "train", "infer", "experiment",
-            "cli"},
-}
-
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
-
-
-def layer_of_header(h):
-    if h.startswith("mltrain/"):
-        return PUBLIC.get(h[len("mltrain/"):], "unknown public header")
-    if h in RUN_RECORDS:
-        return "run-records"
-    top = h.split("/")[0]
-    return top if top in ALLOWED else None  # None: not ours (build_info.h, fixtures.h)
-
-
 failures = []
-for layer in ALLOWED:
+
+
+def table_rows(text, header):
+    """Rows (lists of cells) of the markdown table whose header row starts with `header`."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(header):
+            rows = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append([c.strip() for c in row.strip().strip("|").split("|")])
+            return rows
+    failures.append(f"docs/architecture.md: no table starting '{header}'")
+    return []
+
+
+def names(cell):
+    """`core`, `repro` -> {"core", "repro"}; '—' -> {}."""
+    return set(re.findall(r"`([a-z_]+)`", cell))
+
+
+doc = open(os.path.join(SRC, "docs", "architecture.md"), encoding="utf-8").read()
+PUBLIC_OF, INTERNAL_OF = {}, {}
+for row in table_rows(doc, "| layer | public headers of | internal headers of |"):
+    layer = names(row[0])
+    if len(layer) != 1:
+        failures.append(f"docs/architecture.md: layer table row {row[0]!r} names no layer")
+        continue
+    (layer,) = layer
+    PUBLIC_OF[layer] = names(row[1])
+    INTERNAL_OF[layer] = names(row[2])
+HEADER_LAYER = {}
+for row in table_rows(doc, "| public header | layer |"):
+    for h in re.findall(r"`mltrain/([a-z_]+\.h)`", row[0]):
+        HEADER_LAYER[h] = row[1].strip("` ")
+
+CLIENTS = {"train", "infer", "cli"}  # public API only, like a user's program
+for layer in CLIENTS:
+    if INTERNAL_OF.get(layer):
+        failures.append(f"docs/architecture.md: {layer} may include internal headers of "
+                        f"{sorted(INTERNAL_OF[layer])}; it must use the public API only")
+
+
+def layer_of(h):
+    """(layer, public) of an include, or None for a header that is not ours."""
+    if h.startswith("mltrain/"):
+        return HEADER_LAYER.get(h[len("mltrain/"):], "unknown public header"), True
+    top = h.split("/")[0]
+    return (top, False) if top in PUBLIC_OF else None
+
+
+used_public = {layer: set() for layer in PUBLIC_OF}
+used_internal = {layer: set() for layer in PUBLIC_OF}
+for layer in sorted(PUBLIC_OF):
     d = os.path.join(SRC, "src", layer)
     if not os.path.isdir(d):
-        failures.append(f"src/{layer}/ is missing")
+        failures.append(f"docs/architecture.md names layer {layer}, but src/{layer}/ is missing")
         continue
     for name in sorted(os.listdir(d)):
-        if not name.endswith((".cc", ".h")):
-            continue
-        text = open(os.path.join(d, name), encoding="utf-8").read()
-        if name == "sentencepiece_plugin.cc":
+        if not name.endswith((".cc", ".h")) or name == "sentencepiece_plugin.cc":
             continue  # the plugin: Debian's sentencepiece only, loaded with dlopen
-        own = "run-records" if f"{layer}/{name}" in RUN_RECORDS else layer
-        for h in INCLUDE.findall(text):
-            hl = layer_of_header(h)
-            if hl is None or hl == own:
+        test = name.endswith("_test.cc")
+        for h in INCLUDE.findall(open(os.path.join(d, name), encoding="utf-8").read()):
+            found = layer_of(h)
+            if found is None or found[0] == layer:
                 continue
-            allowed = ALLOWED[layer] if own != "run-records" else {"core", "run-records"}
-            if hl not in allowed:
-                failures.append(f"src/{layer}/{name}: includes \"{h}\" ({hl}), "
-                                f"which {layer} may not use")
+            hl, public = found
+            where = f"src/{layer}/{name}: includes \"{h}\""
+            if hl not in PUBLIC_OF and public:
+                failures.append(f"{where}: not in docs/architecture.md's header table")
+            elif public and hl not in PUBLIC_OF[layer]:
+                failures.append(f"{where} ({hl}), which {layer} may not use")
+            elif not public and hl not in INTERNAL_OF[layer] and not (test and hl in PUBLIC_OF[layer]):
+                failures.append(f"{where}: an internal header of {hl}; {layer} uses "
+                                f"{'only public headers' if layer in CLIENTS else 'only the internals of ' + str(sorted(INTERNAL_OF[layer]))}")
+            elif not test:
+                (used_public if public else used_internal)[layer].add(hl)
+for d in sorted(os.listdir(os.path.join(SRC, "src"))):
+    if os.path.isdir(os.path.join(SRC, "src", d)) and d not in PUBLIC_OF:
+        failures.append(f"src/{d}/ is not in docs/architecture.md's layer table")
 
-# Public headers follow the same rule.
+# A public header's includes are its layer's uses too.
 for name in sorted(os.listdir(os.path.join(SRC, "include", "mltrain"))):
-    own = PUBLIC.get(name)
-    text = open(os.path.join(SRC, "include", "mltrain", name), encoding="utf-8").read()
-    for h in INCLUDE.findall(text):
-        hl = layer_of_header(h)
-        if own == "umbrella" or hl is None or hl == own:
-            continue
-        base = "run" if own == "run-records" else own
-        allowed = {"core", "run-records"} if own == "run-records" else ALLOWED[base]
-        if hl not in allowed:
-            failures.append(f"include/mltrain/{name}: includes \"{h}\" ({hl})")
+    own = HEADER_LAYER.get(name)
+    if own not in used_public:
+        continue
+    for h in INCLUDE.findall(open(os.path.join(SRC, "include", "mltrain", name),
+                                  encoding="utf-8").read()):
+        hl = HEADER_LAYER.get(h[len("mltrain/"):]) if h.startswith("mltrain/") else None
+        if hl is not None and hl != own:
+            used_public[own].add(hl)
+
+# The table is the real graph: nothing listed that no source uses.
+for layer in sorted(PUBLIC_OF):
+    for kind, listed, used in (("public", PUBLIC_OF, used_public),
+                               ("internal", INTERNAL_OF, used_internal)):
+        for extra in sorted(listed[layer] - used[layer]):
+            failures.append(f"docs/architecture.md: {layer} is listed as using {extra}'s {kind} "
+                            f"headers, but no source of src/{layer}/ includes one (update the table)")
+
+# Public headers follow the same rule, and include only public headers.
+for name in sorted(os.listdir(os.path.join(SRC, "include", "mltrain"))):
+    own = HEADER_LAYER.get(name)
+    if own is None:
+        failures.append(f"include/mltrain/{name}: not in docs/architecture.md's header table")
+        continue
+    for h in INCLUDE.findall(open(os.path.join(SRC, "include", "mltrain", name),
+                                  encoding="utf-8").read()):
         if not h.startswith("mltrain/"):
             failures.append(f"include/mltrain/{name}: a public header includes internal \"{h}\"")
+            continue
+        hl = HEADER_LAYER.get(h[len("mltrain/"):], "unknown")
+        if own != "umbrella" and hl != own and hl not in PUBLIC_OF.get(own, set()):
+            failures.append(f"include/mltrain/{name} ({own}): includes \"{h}\" ({hl})")
+
+# Programs of users: examples, benchmarks, the user loop of the tests.
+for top in ("examples", "bench", os.path.join("tests", "user_loop")):
+    for root, _, files in os.walk(os.path.join(SRC, top)):
+        for name in files:
+            if not name.endswith((".cc", ".h")):
+                continue
+            path = os.path.join(root, name)
+            for h in INCLUDE.findall(open(path, encoding="utf-8").read()):
+                if not h.startswith("mltrain/") and not os.path.exists(os.path.join(root, h)):
+                    failures.append(f"{os.path.relpath(path, SRC)}: includes internal \"{h}\" "
+                                    "(a user's program has the public headers only)")
 
 # The torch-free libraries, from the build's own source lists.
 cmake = open(os.path.join(SRC, "CMakeLists.txt"), encoding="utf-8").read()
@@ -129,4 +193,5 @@ for root, _, files in os.walk(os.path.join(SRC, "src")):
 if failures:
     print("\n".join(failures))
     sys.exit(1)
-print(f"layering ok: {len(torch_free)} torch-free sources, dependency rule holds")
+print(f"layering ok: {len(PUBLIC_OF)} layers as docs/architecture.md draws them, "
+      f"{len(HEADER_LAYER)} public headers, {len(torch_free)} torch-free sources")
