@@ -17,6 +17,21 @@
 
 namespace mltrain {
 
+// ------------------------------------------------------------- metrics ----
+
+// A run's final metrics, {name: number}: whatever the run recorded as
+// results, whoever trained it. summary.json (what the program gave
+// Run::finish) with nested objects flattened by '_' (the built-in trainer's
+// {"val": {"acc": 0.9}} is val_acc) and, for names the summary lacks, the
+// last line of metrics.jsonl (the last record_epoch). Bookkeeping is left
+// out: run_id, state_hash, state_sha256, steps, epochs, epoch, step,
+// model_file, names ending in "seconds", and names whose last part is n,
+// count or lr. runs, sweep and the report pages show, sort and aggregate
+// exactly these; a metric is better lower when the run declares it
+// (summary.json "metric_directions": {"NAME": "lower"|"higher"}) or, without
+// a declaration, when its name says loss, error, mse, mae, perplexity, ...
+nlohmann::json run_metrics(const RunRecord& run);
+
 // ---------------------------------------------------------------- diff ----
 
 // First step at which two traces differ (loss bits, lr, state hash, or one
