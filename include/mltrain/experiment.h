@@ -235,16 +235,38 @@ std::string format_sweep(const nlohmann::json& runs, const nlohmann::json& group
 
 // ---------------------------------------------------------------- runs ----
 
-// The runs under output_dir (directories holding a config.json), filtered by
-// `where` ("dotted.key=VALUE" on the identity: numbers compare as numbers)
-// and sorted by `sort_by` (a summary metric: val_acc, val_f1, val_loss,
-// test_acc, test_f1, steps; best first) or by run id. Each row: run_id, dir,
-// status, arch, seed, deterministic, val_acc, val_f1, val_loss, test_acc,
-// test_f1, steps, state_hash.
+// The runs under output_dir (directories holding a config.json), in run id
+// order, filtered by `where` and sorted by `sort_by`.
+//
+// where: "KEY=VALUE" or "KEY!=VALUE" on the identity (dotted keys; numbers
+// compare as numbers), or a threshold on a metric the runs recorded
+// ("val_loss<0.5"; <, <=, >, >=; a run without that metric is left out).
+// KEY=VALUE names a metric only when no run has such a config key; a
+// threshold on a config key that is not a metric compares its number.
+// sort_by: "" or run_id (by run id), steps, or any metric a run recorded,
+// best first (lower first when lower is better: declared by a run or
+// inferred from the name, see run_metrics); "NAME:asc" / "NAME:desc" chooses.
+// Runs without the value go last.
+// Throws Error (exit 2) for a malformed filter or sort, and for a metric or
+// key no run has (naming the closest one and the metrics recorded).
+//
+// Each row: run_id, dir, status, seed, deterministic, config (the identity),
+// steps, state_hash, verification (verification_status's text), metrics
+// ({name: number}, run_metrics), metric_directions (when the run declares
+// any), and each metric once more at the top level under its own name
+// (unless a row field has that name).
 nlohmann::json list_runs(const std::string& output_dir, const std::vector<std::string>& where,
                          const std::string& sort_by);
-std::string format_runs(const nlohmann::json& rows);
-// The same rows as CSV (RFC 4180, a header line; empty cells for nulls).
+// The text table: run_id, status, seed, det, up to 3 config keys whose value
+// differs between the rows, metric columns (`metrics` first, in that order,
+// then the others in display order, 6 in all unless `metrics` names more;
+// a line says how many are not shown), steps, verification, state_hash; then
+// "N runs". Throws Error (exit 2) for a name in `metrics` no row recorded.
+std::string format_runs(const nlohmann::json& rows, const std::vector<std::string>& metrics = {});
+// The same rows as CSV (RFC 4180, a header line; empty cells for nulls):
+// run_id, status, seed, deterministic, the config keys that differ between
+// the rows, every metric any row recorded (display order), steps,
+// state_hash, verification, dir.
 std::string format_runs_csv(const nlohmann::json& rows);
 
 // -------------------------------------------------------------- report ----

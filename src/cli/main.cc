@@ -222,16 +222,30 @@ int real_main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   evaluate->add_flag("--json", evaluate_args.json, "print the record as JSON");
 
-  std::vector<std::string> runs_where;
+  std::vector<std::string> runs_where, runs_metrics;
   std::string runs_sort, runs_output_dir;
   std::string runs_config;
   bool runs_json = false, runs_csv = false;
-  CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
+  CLI::App* runs = app.add_subcommand(
+      "runs", "list the runs under the output directory with the metrics they recorded");
+  runs->footer(
+      "Metrics are whatever the runs recorded (summary.json, nested objects joined by '_', e.g. "
+      "val_acc; else the last line of metrics.jsonl). Lower is better when a run declares it "
+      "(summary.json \"metric_directions\": {\"NAME\": \"lower\"}) or the name says loss, "
+      "error, mse, mae, perplexity, ...; otherwise higher.");
   runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
   runs->add_option("--output-dir", runs_output_dir,
                    "directory to list (default: runtime.output_dir)");
-  add_repeatable(runs, "--where", runs_where, "config KEY=VALUE filter (repeatable)");
-  runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
+  add_repeatable(runs, "--where", runs_where,
+                 "filter (repeatable): config KEY=VALUE or KEY!=VALUE, or a metric threshold "
+                 "METRIC<X, <=, >, >= (e.g. 'val_loss<0.5')");
+  runs->add_option("--sort", runs_sort,
+                   "METRIC (any metric the runs recorded, best first), METRIC:asc, METRIC:desc, "
+                   "steps or run_id");
+  runs->add_option("--metrics", runs_metrics,
+                   "metric columns of the text table, shown first (NAME,NAME,...; default: the "
+                   "sort metric, then the others, 6 in all)")
+      ->delimiter(',');
   runs->add_flag("--json", runs_json, "print the rows as JSON");
   runs->add_flag("--csv", runs_csv,
                  "print the rows as CSV (a header line; pandas.read_csv reads it)")
@@ -295,7 +309,10 @@ int real_main(int argc, char** argv) {
     mltrain::ConfigSources s;
     s.file = runs_config;
     if (!runs_output_dir.empty()) s.overrides.push_back("runtime.output_dir=" + runs_output_dir);
-    return cli::cmd_runs(s, runs_where, runs_sort, runs_json ? "json" : runs_csv ? "csv" : "text");
+    return cli::cmd_runs(s, runs_where, runs_sort, runs_metrics,
+                         runs_json  ? "json"
+                         : runs_csv ? "csv"
+                                    : "text");
   }
   if (*sweep) {
     sweep_args.sources = sweep_flags.sources();
