@@ -204,16 +204,17 @@ struct SweepResult {
   std::string dir;        // <output_dir>/sweeps/<sweep_id>
   std::string script;     // slurm: the sbatch script
   std::string job_id;     // slurm: what sbatch answered ("" = dry run or nothing pending)
-  nlohmann::json runs;    // [{overrides, run_id, dir, status, val_acc, ...}]
-  nlohmann::json groups;  // one per combination of non-seed keys: n, mean, std
+  nlohmann::json runs;    // [{overrides, run_id, dir, status, metrics, ...}] (sweep_groups)
+  nlohmann::json groups;  // one per combination of non-seed keys: n, metrics' mean and std
   bool all_completed = false;
 };
 
 // Trains every combination of the grid over cfg (each an ordinary run in
 // <output_dir>/<run_id>/, so completed runs are reused and interrupted ones
 // resume), then groups the runs by every grid key except `seed` and reports
-// n, mean and sample standard deviation of val/test accuracy and F1.
-// Writes sweep.json into the sweep directory. Throws Error for a bad grid.
+// n, mean and sample standard deviation of every metric the runs recorded
+// (run_metrics). Writes sweep.json into the sweep directory. Throws Error
+// for a bad grid.
 SweepResult sweep(const Config& cfg, const SweepOptions& options);
 
 // The sbatch job-array script of a sweep: task i (i in `tasks`) runs
@@ -224,13 +225,19 @@ std::string sbatch_script(const std::string& sweep_id, const std::string& dir,
                           const std::vector<std::string>& sbatch_args);
 
 // The aggregation of sweep(): `runs` rows hold "overrides" (["key=value"]),
-// "run_id", "status" and the metrics of completed runs; the result has one
-// group per combination of non-seed overrides, in key order, with
-// {group, runs, n, val_acc, val_f1, test_acc, test_f1} where each metric is
-// {mean, std} (sample std; 0 for one run) or null when no run completed.
+// "run_id", "status" and, for completed runs, "metrics" ({name: number},
+// run_metrics; a row without it, from a sweep.json written before, counts
+// its numeric fields but exit_code). The result has one group per
+// combination of non-seed overrides, in key order: {group, runs, n (the
+// completed runs), metrics} where metrics holds, for every metric a
+// completed run of the group recorded, {mean, std, n} (sample std; 0 for one
+// run); each metric is also at the top level under its own name (g["val_mse"]).
 nlohmann::json sweep_groups(const nlohmann::json& runs);
 
-// The table run_sweep prints: one line per run, then one per group.
+// The table sweep prints: one line per run with its first metrics, one per
+// group with mean +- std of the first 4 metrics (display order: validation
+// first), and the best group by the first metric (its direction as in
+// run_metrics).
 std::string format_sweep(const nlohmann::json& runs, const nlohmann::json& groups);
 
 // ---------------------------------------------------------------- runs ----
