@@ -13,6 +13,7 @@
 #include "core/format.h"
 #include "core/fs.h"
 #include "core/json_io.h"
+#include "experiment/metrics.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
 #include "run/layout.h"
@@ -82,10 +83,15 @@ Cell num_cell(const json& v, int digits) {
 }
 
 std::string table(const std::vector<std::string>& head, const std::vector<std::vector<Cell>>& rows,
-                  const std::string& cls, const std::vector<std::string>& row_cls) {
+                  const std::string& cls, const std::vector<std::string>& row_cls,
+                  const std::vector<std::string>& head_titles) {
   std::ostringstream o;
   o << "<table" << (cls.empty() ? "" : " class='" + cls + "'") << "><thead><tr>";
-  for (const auto& h : head) o << "<th>" << esc(h) << "</th>";
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    const bool titled = i < head_titles.size() && !head_titles[i].empty();
+    o << (titled ? "<th title='" + esc(head_titles[i]) + "'>" : std::string("<th>")) << esc(head[i])
+      << "</th>";
+  }
   o << "</tr></thead><tbody>";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     o << (i < row_cls.size() && !row_cls[i].empty() ? "<tr class='" + row_cls[i] + "'>" : "<tr>");
@@ -140,7 +146,7 @@ StepCurves step_curves(const RunRecord& r) {
 void epoch_series(const std::vector<json>& metrics, const std::string& key, std::vector<double>* x,
                   std::vector<double>* y) {
   for (std::size_t i = 0; i < metrics.size(); ++i) {
-    const json v = json_at(metrics[i], key);
+    const json v = metrics[i].is_object() ? metrics[i].value(key, json()) : json();
     if (!v.is_number()) continue;
     const json e = json_at(metrics[i], "epoch");
     x->push_back(e.is_number() ? e.get<double>() : static_cast<double>(i + 1));
@@ -148,31 +154,43 @@ void epoch_series(const std::vector<json>& metrics, const std::string& key, std:
   }
 }
 
-// Numeric per-epoch metrics other than bookkeeping, in key order.
 std::vector<std::string> metric_keys(const std::vector<json>& metrics) {
   std::set<std::string> keys;
   for (const auto& m : metrics) {
     if (!m.is_object()) continue;
     for (auto it = m.begin(); it != m.end(); ++it) {
-      const std::string& k = it.key();
-      const bool bookkeeping = k == "epoch" || k == "step" || k == "lr" ||
-                               (k.size() >= 7 && k.compare(k.size() - 7, 7, "seconds") == 0);
-      if (!bookkeeping && it.value().is_number()) keys.insert(k);
+      if (!is_bookkeeping(it.key()) && it.value().is_number()) keys.insert(it.key());
     }
   }
-  return {keys.begin(), keys.end()};
+  std::vector<std::string> out(keys.begin(), keys.end());
+  sort_metric_names(&out);
+  return out;
 }
 
-// One colour per metric name, the same on every page.
 int metric_color(const std::string& key, const std::vector<std::string>& all) {
-  static const std::map<std::string, int> kFixed = {
-      {"train_loss", 0}, {"val_loss", 1}, {"val_acc", 2}, {"val_f1", 3}, {"lr", 4}};
-  auto it = kFixed.find(key);
-  if (it != kFixed.end()) return it->second;
-  return 5 + static_cast<int>(std::find(all.begin(), all.end(), key) - all.begin());
+  const int i = static_cast<int>(std::find(all.begin(), all.end(), key) - all.begin());
+  return i < 4 ? i : i + 1;  // colour 4 is the learning rate's
 }
 
-bool is_loss(const std::string& k) { return k.find("loss") != std::string::npos; }
+MetricColumns metric_columns(const std::vector<RunRecord>& runs) {
+  MetricColumns c;
+  for (const RunRecord& r : runs) c.add(run_metrics(r), declared_directions(r));
+  return c;
+}
+
+Cell metric_cell(const json& v) {
+  Cell c(metric_text(v));
+  c.cls = "num";
+  if (v.is_number()) c.sort = v.get<double>();
+  return c;
+}
+
+std::vector<std::string> direction_titles(const std::vector<std::string>& head,
+                                          const MetricColumns& metrics) {
+  std::vector<std::string> out;
+  for (const auto& h : head) out.push_back(metrics.has(h) ? metrics.direction_text(h) : "");
+  return out;
+}
 
 // The per-step loss chart: the raw losses (down-sampled, light) and their
 // moving average (window in the title), one colour per run.

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "experiment/metrics.h"
 #include "experiment/plot.h"
 #include "mltrain/records.h"
 
@@ -41,8 +42,11 @@ struct Cell {
 
 Cell num_cell(const nlohmann::json& v, int digits = 4);
 
+// head_titles[i], when not empty, is column i's tooltip (a metric's
+// direction).
 std::string table(const std::vector<std::string>& head, const std::vector<std::vector<Cell>>& rows,
-                  const std::string& cls = "", const std::vector<std::string>& row_cls = {});
+                  const std::string& cls = "", const std::vector<std::string>& row_cls = {},
+                  const std::vector<std::string>& head_titles = {});
 
 std::string pre_json(const nlohmann::json& j);
 
@@ -59,13 +63,22 @@ StepCurves step_curves(const RunRecord& r);
 void epoch_series(const std::vector<nlohmann::json>& metrics, const std::string& key,
                   std::vector<double>* x, std::vector<double>* y);
 
-// Numeric per-epoch metrics other than bookkeeping, in key order.
+// Numeric per-epoch metrics other than bookkeeping (is_bookkeeping), in
+// display order (sort_metric_names).
 std::vector<std::string> metric_keys(const std::vector<nlohmann::json>& metrics);
 
-// One colour per metric name, the same on every page.
+// A colour per metric of `all`, skipping the learning rate's.
 int metric_color(const std::string& key, const std::vector<std::string>& all);
 
-bool is_loss(const std::string& k);
+// The metrics of runs (run_metrics) with the directions they declare.
+MetricColumns metric_columns(const std::vector<RunRecord>& runs);
+
+// A metric's value (metric_text), right-aligned, sortable.
+Cell metric_cell(const nlohmann::json& v);
+
+// Tooltips for a table's head: each metric's direction, "" for the rest.
+std::vector<std::string> direction_titles(const std::vector<std::string>& head,
+                                          const MetricColumns& metrics);
 
 // The moving-average window of the per-step loss chart: about 1/25 of the
 // run, at least 5 steps; none (1) for a run of under 10 steps.

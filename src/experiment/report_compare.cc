@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "experiment/flatten.h"
+#include "experiment/metrics.h"
 #include "experiment/plot.h"
 #include "experiment/report_common.h"
 #include "mltrain/error.h"
@@ -15,11 +16,19 @@ namespace mltrain {
 namespace {
 
 using json = nlohmann::json;
+
+// Per-epoch charts: at most this many metrics.
+constexpr std::size_t kCurveCharts = 4;
+
 using report::add_step_loss;
 using report::Cell;
+using report::direction_titles;
 using report::epoch_series;
 using report::esc;
 using report::exact;
+using report::metric_cell;
+using report::metric_columns;
+using report::metric_keys;
 using report::num_cell;
 using report::page;
 using report::step_curves;
@@ -79,6 +88,8 @@ std::string render_comparison(const std::vector<std::string>& dirs) {
     title += (i ? " vs " : "") + rs[i].run_id();
   }
   b << "<h1>Comparison: " << esc(title) << "</h1>";
+  // Every metric any of the runs recorded.
+  const MetricColumns metrics = metric_columns(rs);
   std::vector<std::vector<Cell>> rows;
   std::vector<json> diffs(rs.size());
   std::vector<plot::Marker> markers;
@@ -106,14 +117,17 @@ std::string render_comparison(const std::vector<std::string>& dirs) {
       }
       if (!cause.empty()) causes.push_back(label_of(i) + " vs A \u2014 " + cause);
     }
-    rows.push_back({label_of(i), rs[i].run_id(), rs[i].dir, rs[i].status(),
-                    num_cell(json_at(rs[i].summary, "val.acc")),
-                    num_cell(json_at(rs[i].summary, "test.acc")), rs[i].state_hash(), diverges,
-                    verification_status(rs[i])["text"].get<std::string>()});
+    std::vector<Cell> row = {label_of(i), rs[i].run_id(), rs[i].dir, rs[i].status()};
+    const json m = run_metrics(rs[i]);
+    for (const auto& k : metrics.names()) row.push_back(metric_cell(m.value(k, json())));
+    row.insert(row.end(), {rs[i].state_hash(), diverges,
+                           verification_status(rs[i])["text"].get<std::string>()});
+    rows.push_back(row);
   }
-  b << table({"", "run_id", "dir", "status", "val_acc", "test_acc", "state_hash",
-              "first diverging step", "verification"},
-             rows);
+  std::vector<std::string> columns = {"", "run_id", "dir", "status"};
+  columns.insert(columns.end(), metrics.names().begin(), metrics.names().end());
+  columns.insert(columns.end(), {"state_hash", "first diverging step", "verification"});
+  b << table(columns, rows, "", {}, direction_titles(columns, metrics));
   if (!causes.empty()) {
     b << "<h2>Likely cause</h2><ul>";
     for (const auto& c : causes) b << "<li>" << esc(c) << "</li>";
@@ -129,8 +143,14 @@ std::string render_comparison(const std::vector<std::string>& dirs) {
     c.markers = markers;
     b << plot::render(c);
   }
-  for (const char* key : {"val_acc", "val_loss"}) {
-    plot::Chart c{std::string(key) + " per epoch", "epoch", key};
+  // The per-epoch metrics the runs recorded (the first few in display order).
+  std::vector<json> epoch_lines;
+  for (const RunRecord& r : rs)
+    epoch_lines.insert(epoch_lines.end(), r.metrics.begin(), r.metrics.end());
+  std::vector<std::string> per_epoch = metric_keys(epoch_lines);
+  if (per_epoch.size() > kCurveCharts) per_epoch.resize(kCurveCharts);
+  for (const std::string& key : per_epoch) {
+    plot::Chart c{key + " per epoch", "epoch", key};
     for (std::size_t i = 0; i < rs.size(); ++i) {
       plot::Series s{label_of(i) + " " + rs[i].run_id()};
       epoch_series(rs[i].metrics, key, &s.x, &s.y);

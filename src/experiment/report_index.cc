@@ -10,6 +10,7 @@
 #include "core/format.h"
 #include "core/fs.h"
 #include "experiment/flatten.h"
+#include "experiment/metrics.h"
 #include "experiment/report_common.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
@@ -21,8 +22,10 @@ namespace {
 
 using json = nlohmann::json;
 using report::Cell;
+using report::direction_titles;
 using report::esc;
 using report::exact;
+using report::metric_cell;
 using report::num_cell;
 using report::page;
 using report::table;
@@ -101,6 +104,13 @@ std::string render_index(const std::string& output_dir) {
     for (const auto& f : flat) everywhere = everywhere && f.count(kv.first);
     if (kv.second.size() > 1 || !everywhere) varying.push_back(kv.first);
   }
+  // Every metric the runs recorded becomes a column.
+  std::vector<json> recorded;
+  MetricColumns metrics;
+  for (const RunRecord& r : runs) {
+    recorded.push_back(run_metrics(r));
+    metrics.add(recorded.back(), declared_directions(r));
+  }
   std::ostringstream b;
   std::size_t completed = 0, verified = 0;
   std::vector<std::vector<Cell>> rows;
@@ -126,9 +136,7 @@ std::string render_index(const std::string& output_dir) {
         row.push_back(exact(it->second));
       }
     }
-    row.push_back(num_cell(json_at(r.summary, "val.acc")));
-    row.push_back(num_cell(json_at(r.summary, "val.f1")));
-    row.push_back(num_cell(json_at(r.summary, "test.acc")));
+    for (const auto& k : metrics.names()) row.push_back(metric_cell(recorded[i].value(k, json())));
     Cell steps(text(json_at(r.summary, "steps")));
     if (json_at(r.summary, "steps").is_number()) steps.sort = json_at(r.summary, "steps");
     row.push_back(steps);
@@ -143,7 +151,8 @@ std::string render_index(const std::string& output_dir) {
   }
   std::vector<std::string> head = {"run", "status"};
   head.insert(head.end(), varying.begin(), varying.end());
-  head.insert(head.end(), {"val_acc", "val_f1", "test_acc", "steps", "state_hash", "verification"});
+  head.insert(head.end(), metrics.names().begin(), metrics.names().end());
+  head.insert(head.end(), {"steps", "state_hash", "verification"});
   // The first rows are in the HTML (readable without a script, printable);
   // all rows are also in a JSON block that the script pages, sorts and
   // filters, so that the page opens fast whatever the number of runs.
@@ -167,12 +176,14 @@ std::string render_index(const std::string& output_dir) {
   const std::size_t first = std::min(kPage, rows.size());
   b << "<h1>Runs in " << esc(output_dir) << "</h1><p>" << runs.size() << " runs (" << completed
     << " completed, " << verified << " verified), " << sweeps.size()
-    << " sweeps. Columns: the config keys that vary between runs. Click a column to sort.</p>"
+    << " sweeps. Columns: the config keys that vary between runs, then every metric the runs "
+       "recorded (hover a metric's name for its direction). Click a column to sort.</p>"
     << "<p><input id='filter' type='search' placeholder='filter rows (any text)' "
        "aria-label='filter'> <span id='shown'>"
     << first << " of " << runs.size() << "</span> shown</p>"
     << table(head, std::vector<std::vector<Cell>>(rows.begin(), rows.begin() + first), "index",
-             std::vector<std::string>(row_cls.begin(), row_cls.begin() + first))
+             std::vector<std::string>(row_cls.begin(), row_cls.begin() + first),
+             direction_titles(head, metrics))
     << "<p><button id='more' type='button'" << (rows.size() > first ? "" : " style='display:none'")
     << ">show " << kPage << " more</button></p>"
     << "<script type='application/json' id='rows'>" << safe << "</script>";
@@ -182,21 +193,33 @@ std::string render_index(const std::string& output_dir) {
       const json sr = s.value("runs", json::array());
       std::size_t done = 0;
       for (const auto& r : sr) done += text(json_at(r, "status")) == "completed";
+      // The best group by the sweep's headline metric (first in display
+      // order), in the direction its runs declare or their names say.
+      MetricColumns columns;
+      for (const auto& r : sr) columns.add(row_metrics(r), json_at(r, kMetricDirections));
       std::string best;
-      double best_acc = -1;
-      for (const auto& g : s.value("groups", json::array())) {
-        const json m = json_at(g, "val_acc.mean");
-        if (m.is_number() && m.get<double>() > best_acc) {
-          best_acc = m.get<double>();
-          best = text(json_at(g, "group")) + ": " + fixed_decimals(best_acc) + " \u00b1 " +
-                 fixed_or_dash(json_at(g, "val_acc.std"));
+      if (!columns.empty()) {
+        const std::string& k = columns.names()[0];
+        const bool lower = columns.lower_is_better(k);
+        double best_mean = 0;
+        for (const auto& g : s.value("groups", json::array())) {
+          const json m = row_metrics(g).value(k, json());
+          const json mean = json_at(m, "mean");
+          if (!mean.is_number()) continue;
+          const double v = mean.get<double>();
+          if (best.empty() || (lower ? v < best_mean : v > best_mean)) {
+            best_mean = v;
+            best = k + " " + text(json_at(g, "group")) + ": " + metric_text(v) + " \u00b1 " +
+                   metric_text(json_at(m, "std"));
+          }
         }
       }
       srows.push_back({text(json_at(s, "sweep_id")), std::to_string(sr.size()),
                        std::to_string(done), best, text(json_at(s, "dir"))});
     }
     b << "<h2>Sweeps</h2>"
-      << table({"sweep", "runs", "completed", "best group (val_acc)", "dir"}, srows, "sortable");
+      << table({"sweep", "runs", "completed", "best group (first metric)", "dir"}, srows,
+               "sortable");
   }
   if (!broken.empty()) {
     b << "<h2>Unreadable</h2><ul>";

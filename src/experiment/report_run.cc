@@ -2,10 +2,12 @@
 // environment, evaluations, verifications and attempts).
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "core/format.h"
 #include "core/json_io.h"
+#include "experiment/metrics.h"
 #include "experiment/plot.h"
 #include "experiment/report_common.h"
 #include "mltrain/experiment.h"
@@ -28,23 +30,20 @@ std::string run_page(const RunRecord& r) {
   const json trainer = json_at(r.run, "trainer");
   b << ", trained by " << esc(trainer.is_string() ? trainer.get<std::string>() : "its own program")
     << ". Verification: " << verification_html(r) << ".</p>";
+  // This run's metrics and directions (the ones it declares, else by name).
+  MetricColumns directions;
+  directions.add(run_metrics(r), declared_directions(r));
   if (r.summary.is_object()) {
     b << "<h2>Result</h2>";
-    if (json_at(r.summary, "val").is_object()) {
-      auto split_row = [&](const char* split) {
-        const json s = json_at(r.summary, split);
-        return std::vector<Cell>{split, num_cell(json_at(s, "acc")), num_cell(json_at(s, "f1")),
-                                 num_cell(json_at(s, "loss"))};
-      };
-      b << table({"split", "accuracy", "macro-F1", "loss"}, {split_row("val"), split_row("test")});
+    const json metrics = run_metrics(r);
+    std::vector<std::vector<Cell>> rows;
+    for (const auto& k : directions.names()) {
+      rows.push_back({k, metric_cell(metrics[k]), directions.direction_text(k)});
+    }
+    if (rows.empty()) {
+      b << "<p>No metrics recorded (Run::finish was given none).</p>";
     } else {
-      std::vector<std::vector<Cell>> rows;
-      for (auto it = r.summary.begin(); it != r.summary.end(); ++it) {
-        if (it.value().is_number() && it.key().find("seconds") == std::string::npos) {
-          rows.push_back({it.key(), num_cell(it.value())});
-        }
-      }
-      b << table({"metric", "value"}, rows);
+      b << table({"metric", "value", "better"}, rows);
     }
     b << "<p>state_sha256 <code>" << esc(r.state_sha256()) << "</code> after "
       << esc(text(json_at(r.summary, "steps"))) << " steps.</p>";
@@ -59,16 +58,24 @@ std::string run_page(const RunRecord& r) {
     add_step_loss(&c, steps, "loss", 0, true);
     b << plot::render(c);
   }
-  plot::Chart losses{"Loss per epoch", "epoch", "loss"}, others{"Validation", "epoch", "value"};
+  // Per-epoch metrics, two charts by direction (losses and errors rarely
+  // share a scale with accuracies).
+  plot::Chart lower{"Loss per epoch", "epoch", "loss"},
+      higher{"Metrics per epoch", "epoch", "value"};
   for (const auto& k : keys) {
     plot::Series s{k};
     epoch_series(r.metrics, k, &s.x, &s.y);
     s.color = metric_color(k, keys);
     s.points = true;
-    (is_loss(k) ? losses : others).series.push_back(s);
+    const bool down =
+        directions.has(k) ? directions.lower_is_better(k) : lower_is_better_by_name(k);
+    (down ? lower : higher).series.push_back(s);
+    if (down && k.find("loss") == std::string::npos) {
+      lower.title = "Losses and errors per epoch (lower is better)";
+      lower.y_label = "value";
+    }
   }
-  if (losses.series.empty()) others.title = "Metrics";
-  b << plot::render(losses) << plot::render(others);
+  b << plot::render(lower) << plot::render(higher);
   {
     plot::Chart lr{"Learning rate", "step", "lr"};
     plot::Series s{"lr", steps.step, steps.lr};
@@ -93,11 +100,14 @@ std::string run_page(const RunRecord& r) {
       std::vector<Cell> row;
       for (const auto& h : head) {
         const json v = json_at(m, h);
-        row.push_back(v.is_number_float() ? num_cell(v, h == "lr" ? 6 : 4) : Cell(text(v)));
+        row.push_back(!v.is_number_float() ? Cell(text(v))
+                      : h == "lr"          ? num_cell(v, 6)
+                      : h == "seconds"     ? num_cell(v)
+                                           : metric_cell(v));
       }
       mrows.push_back(row);
     }
-    b << table(head, mrows);
+    b << table(head, mrows, "", {}, direction_titles(head, directions));
   }
   b << "<h2>Config (run identity)</h2><p>run_id = first 8 hex of sha1(config.json), the "
        "canonical JSON of this object.</p>"
@@ -131,15 +141,29 @@ std::string run_page(const RunRecord& r) {
                 {"CUDA", cuda.is_null() ? "none" : json_line(cuda)}});
   }
   if (r.evaluations.is_object() && !r.evaluations.empty()) {
-    std::vector<std::vector<Cell>> rows;
+    // Whatever numbers each evaluation recorded under "metrics".
+    MetricColumns columns;
+    std::vector<json> values;
     for (auto it = r.evaluations.begin(); it != r.evaluations.end(); ++it) {
-      const json& e = it.value();
-      rows.push_back({it.key(), text(json_at(e, "file.path")), text(json_at(e, "file.rows")),
-                      num_cell(json_at(e, "metrics.accuracy")),
-                      num_cell(json_at(e, "metrics.macro_f1")), text(json_at(e, "file.sha256"))});
+      std::map<std::string, double> m;
+      collect_metrics(json_at(it.value(), "metrics"), "", &m);
+      values.push_back(json(m));
+      columns.add(values.back());
     }
-    b << "<h2>Evaluations</h2>"
-      << table({"name", "file", "rows", "accuracy", "macro-F1", "file sha256"}, rows);
+    std::vector<std::vector<Cell>> rows;
+    std::size_t i = 0;
+    for (auto it = r.evaluations.begin(); it != r.evaluations.end(); ++it, ++i) {
+      const json& e = it.value();
+      std::vector<Cell> row = {it.key(), text(json_at(e, "file.path")),
+                               text(json_at(e, "file.rows"))};
+      for (const auto& k : columns.names()) row.push_back(metric_cell(values[i].value(k, json())));
+      row.push_back(text(json_at(e, "file.sha256")));
+      rows.push_back(row);
+    }
+    std::vector<std::string> head = {"name", "file", "rows"};
+    head.insert(head.end(), columns.names().begin(), columns.names().end());
+    head.push_back("file sha256");
+    b << "<h2>Evaluations</h2>" << table(head, rows, "", {}, direction_titles(head, columns));
   }
   if (r.verifications.is_object() && !r.verifications.empty()) {
     std::vector<std::vector<Cell>> rows;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/format.h"
+#include "experiment/metrics.h"
 #include "experiment/plot.h"
 #include "experiment/report_common.h"
 #include "mltrain/error.h"
@@ -38,8 +39,13 @@ Stats stats(const std::vector<double>& v) {
 }
 
 std::string pm(const Stats& s) {
-  return s.n == 0 ? "-" : fixed_decimals(s.mean) + " \u00b1 " + fixed_decimals(s.std);
+  return s.n == 0 ? "-" : metric_text(s.mean) + " \u00b1 " + metric_text(s.std);
 }
+
+// Charts: per-epoch curves of at most this many metrics, and final values
+// against each varied key of at most this many (the first in display order).
+constexpr std::size_t kCurveCharts = 6;
+constexpr std::size_t kFinalCharts = 3;
 
 // "key=value" overrides of a sweep row, split.
 std::vector<std::pair<std::string, std::string>> overrides_of(const json& row) {
@@ -100,6 +106,24 @@ std::string sweep_page(const json& s) {
     }
   }
   auto completed = [&](std::size_t i) { return text(json_at(runs[i], "status")) == "completed"; };
+  // The final metrics the sweep's runs recorded (its rows), and the
+  // per-epoch ones (their metrics.jsonl), in display order.
+  MetricColumns finals;
+  std::vector<json> row_values;
+  for (const auto& r : runs) {
+    row_values.push_back(row_metrics(r));
+    finals.add(row_values.back(), json_at(r, kMetricDirections));
+  }
+  std::vector<json> epoch_lines;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (loaded[i] && completed(i)) {
+      epoch_lines.insert(epoch_lines.end(), records[i].metrics.begin(), records[i].metrics.end());
+    }
+  }
+  std::vector<std::string> per_epoch = metric_keys(epoch_lines);
+  if (per_epoch.size() > kCurveCharts) per_epoch.resize(kCurveCharts);
+  std::vector<std::string> against = finals.names();
+  if (against.size() > kFinalCharts) against.resize(kFinalCharts);
   std::size_t n_done = 0;
   for (std::size_t i = 0; i < runs.size(); ++i) n_done += completed(i) ? 1 : 0;
   b << "<h1>Sweep " << esc(id) << "</h1><p>" << runs.size() << " runs, " << n_done << " completed";
@@ -108,8 +132,8 @@ std::string sweep_page(const json& s) {
        "group's completed runs with a band of \u00b1 one sample standard deviation.</p>";
 
   b << "<h2>Curves</h2><div class='charts'>";
-  for (const char* key : {"val_acc", "val_loss", "train_loss"}) {
-    plot::Chart c{std::string(key) + " per epoch (mean \u00b1 std over seeds)", "epoch", key};
+  for (const std::string& key : per_epoch) {
+    plot::Chart c{key + " per epoch (mean \u00b1 std over seeds)", "epoch", key};
     for (std::size_t g = 0; g < group_names.size(); ++g) {
       std::map<double, std::vector<double>> at;  // epoch -> values
       for (std::size_t i : members[group_names[g]]) {
@@ -131,71 +155,95 @@ std::string sweep_page(const json& s) {
     }
     b << plot::render(c);
   }
-  // Final metric against each varied key: mean +- std over seeds, one line
+  // Final metrics against each varied key: mean +- std over seeds, one line
   // per combination of the other keys.
-  for (const std::string& k : varied) {
-    std::vector<std::string> values;
-    std::vector<std::string> lines;
-    std::map<std::pair<std::string, std::string>, std::vector<double>> acc;
-    for (std::size_t i = 0; i < runs.size(); ++i) {
-      const auto kv = overrides_of(runs[i]);
-      std::string v;
-      for (const auto& p : kv) {
-        if (p.first == k) v = p.second;
+  for (const std::string& metric : against) {
+    for (const std::string& k : varied) {
+      std::vector<std::string> values;
+      std::vector<std::string> lines;
+      std::map<std::pair<std::string, std::string>, std::vector<double>> acc;
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto kv = overrides_of(runs[i]);
+        std::string v;
+        for (const auto& p : kv) {
+          if (p.first == k) v = p.second;
+        }
+        if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+        const std::string rest = join_except(kv, "seed", k);
+        const std::string line = rest.empty() ? "final " + metric : rest;
+        if (std::find(lines.begin(), lines.end(), line) == lines.end()) lines.push_back(line);
+        const json m = row_values[i].value(metric, json());
+        if (completed(i) && m.is_number()) acc[{line, v}].push_back(m.get<double>());
       }
-      if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
-      const std::string rest = join_except(kv, "seed", k);
-      const std::string line = rest.empty() ? "final val_acc" : rest;
-      if (std::find(lines.begin(), lines.end(), line) == lines.end()) lines.push_back(line);
-      const json m = json_at(runs[i], "val_acc");
-      if (completed(i) && m.is_number()) acc[{line, v}].push_back(m.get<double>());
-    }
-    plot::Chart c{"final val_acc against " + k + " (mean \u00b1 std)", k, "val_acc"};
-    c.x_categories = values;
-    for (std::size_t l = 0; l < lines.size(); ++l) {
-      plot::Series ser{lines[l]};
-      ser.color = static_cast<int>(l);
-      for (std::size_t v = 0; v < values.size(); ++v) {
-        const auto it = acc.find({lines[l], values[v]});
-        if (it == acc.end()) continue;
-        const Stats st = stats(it->second);
-        ser.x.push_back(static_cast<double>(v));
-        ser.y.push_back(st.mean);
-        ser.err.push_back(st.std);
+      plot::Chart c{"final " + metric + " against " + k + " (mean \u00b1 std)", k, metric};
+      c.x_categories = values;
+      for (std::size_t l = 0; l < lines.size(); ++l) {
+        plot::Series ser{lines[l]};
+        ser.color = static_cast<int>(l);
+        for (std::size_t v = 0; v < values.size(); ++v) {
+          const auto it = acc.find({lines[l], values[v]});
+          if (it == acc.end()) continue;
+          const Stats st = stats(it->second);
+          ser.x.push_back(static_cast<double>(v));
+          ser.y.push_back(st.mean);
+          ser.err.push_back(st.std);
+        }
+        if (!ser.x.empty()) c.series.push_back(ser);
       }
-      if (!ser.x.empty()) c.series.push_back(ser);
+      b << plot::render(c);
     }
-    b << plot::render(c);
   }
   b << "</div>";
 
+  // Groups: n, then mean +- std of every metric; min and max of the
+  // headline one (the first in display order).
+  const std::vector<std::string>& names = finals.names();
   std::vector<std::vector<Cell>> rows;
   std::vector<std::string> row_cls;
   for (const auto& g : group_names) {
-    std::vector<double> va, vf, ta;
+    std::size_t done = 0;
+    std::map<std::string, std::vector<double>> values;
     for (std::size_t i : members[g]) {
       if (!completed(i)) continue;
-      for (auto p : {std::make_pair("val_acc", &va), std::make_pair("val_f1", &vf),
-                     std::make_pair("test_acc", &ta)}) {
-        const json m = json_at(runs[i], p.first);
-        if (m.is_number()) p.second->push_back(m.get<double>());
+      ++done;
+      for (const auto& k : names) {
+        const json m = row_values[i].value(k, json());
+        if (m.is_number()) values[k].push_back(m.get<double>());
       }
     }
-    const Stats a = stats(va), f = stats(vf), t = stats(ta);
-    Cell n(std::to_string(a.n) + " / " + std::to_string(members[g].size()));
-    n.sort = static_cast<double>(a.n);
-    Cell ma(pm(a)), mf(pm(f)), mt(pm(t));
-    ma.sort = a.mean, mf.sort = f.mean, mt.sort = t.mean;
-    rows.push_back({g, n, ma, num_cell(a.n ? json(a.min) : json()),
-                    num_cell(a.n ? json(a.max) : json()), mf, mt,
-                    num_cell(t.n ? json(t.min) : json()), num_cell(t.n ? json(t.max) : json())});
-    row_cls.push_back(a.n < members[g].size() ? "bad" : "");
+    Cell n(std::to_string(done) + " / " + std::to_string(members[g].size()));
+    n.sort = static_cast<double>(done);
+    std::vector<Cell> row = {g, n};
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      const Stats st = stats(values[names[k]]);
+      Cell c(pm(st));
+      c.sort = st.mean;
+      c.cls = "num";
+      row.push_back(c);
+      if (k == 0) {
+        row.push_back(metric_cell(st.n ? json(st.min) : json()));
+        row.push_back(metric_cell(st.n ? json(st.max) : json()));
+      }
+    }
+    rows.push_back(row);
+    row_cls.push_back(done < members[g].size() ? "bad" : "");
+  }
+  std::vector<std::string> head = {"group", "n"}, titles = {"", ""};
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    head.push_back(names[k] + " mean \u00b1 std");
+    titles.push_back(finals.direction_text(names[k]));
+    if (k == 0) {
+      head.insert(head.end(), {"min", "max"});
+      titles.insert(titles.end(), {"", ""});
+    }
   }
   b << "<h2>Groups</h2><p>n = completed / runs; click a column to sort. A highlighted row has "
-       "runs that did not complete.</p>"
-    << table({"group", "n", "val_acc mean \u00b1 std", "min", "max", "val_f1 mean \u00b1 std",
-              "test_acc mean \u00b1 std", "min", "max"},
-             rows, "sortable", row_cls);
+       "runs that did not complete.";
+  if (!names.empty()) {
+    b << " min and max are " << esc(names[0]) << "'s (" << esc(finals.direction_text(names[0]))
+      << ").";
+  }
+  b << "</p>" << table(head, rows, "sortable", row_cls, titles);
   rows.clear();
   row_cls.clear();
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -203,16 +251,18 @@ std::string sweep_page(const json& s) {
     std::string ov;
     for (const auto& x : r.value("overrides", json::array()))
       ov += (ov.empty() ? "" : " ") + text(x);
-    rows.push_back({text(json_at(r, "run_id")), ov, text(json_at(r, "status")),
-                    num_cell(json_at(r, "val_acc")), num_cell(json_at(r, "test_acc")),
-                    text(json_at(r, "state_hash")),
-                    loaded[i] ? verification_status(records[i])["text"].get<std::string>()
-                              : std::string("-")});
+    std::vector<Cell> row = {text(json_at(r, "run_id")), ov, text(json_at(r, "status"))};
+    for (const auto& k : names) row.push_back(metric_cell(row_values[i].value(k, json())));
+    row.push_back(text(json_at(r, "state_hash")));
+    row.push_back(loaded[i] ? verification_status(records[i])["text"].get<std::string>()
+                            : std::string("-"));
+    rows.push_back(row);
     row_cls.push_back(completed(i) ? "" : "bad");
   }
-  b << "<h2>Runs</h2>"
-    << table({"run_id", "overrides", "status", "val_acc", "test_acc", "state_hash", "verification"},
-             rows, "sortable", row_cls)
+  head = {"run_id", "overrides", "status"};
+  head.insert(head.end(), names.begin(), names.end());
+  head.insert(head.end(), {"state_hash", "verification"});
+  b << "<h2>Runs</h2>" << table(head, rows, "sortable", row_cls, direction_titles(head, finals))
     << "<h2>Base config</h2>" << pre_json(json_at(s, "spec.base"));
   return page("ml-train sweep " + id, b.str(), true);
 }
