@@ -60,13 +60,20 @@ std::string compare_results(const RunRecord& reference, const RunRecord& run);
 // The first difference between two tensor dumps (lines {"step", "phase",
 // "tensors": [[name, hash], ...]} in the order they were recorded): step,
 // phase and the first differing tensor or module. step = -1 when the dumps
-// agree. Phases "forward" and "backward" hold module outputs (and their
-// gradients) in execution order: `where` is then a module, e.g.
-// "step 9: first differs in layers.0.self_attn (forward output)".
+// agree. Phase "forward" holds module outputs in execution order, "backward"
+// the gradients flowing back into them in backward order: `where` is then a
+// module, e.g. "step 9: first differs in layers.0.self_attn (forward
+// output)". A first difference in "backward" means every forward output
+// agreed and the gradient reaching `where` from downstream differs:
+// "step 9: first differs in the gradient flowing into layers.0.norm1 from
+// downstream (its forward output agreed)"; `upstream` is then the entry just
+// before it in backward order, whose gradient still agreed ("" when `where`
+// is the first gradient, the one coming from the loss).
 struct Localised {
   std::int64_t step = -1;
   std::string phase;
   std::string where;       // tensor or module name
+  std::string upstream;    // phase "backward": the last module whose gradient agreed
   std::string text;        // one line for people
   bool reproduced = true;  // false: the re-run did not differ
 };
@@ -77,13 +84,21 @@ Localised first_dump_divergence(const std::vector<nlohmann::json>& a,
 // kind "config" (names the key), "data" (names the file), "environment"
 // (names the field: BLAS library or core type, thread count, LibTorch
 // version, CPU flags, ...), or "none": same inputs, different bits (names
-// the op kind of `where`, and says whether `deterministic` was off).
+// the op kind of `where`, and says whether `deterministic` was off). When
+// the first difference is a gradient flowing back into a module
+// (where.phase "backward"), the module's own op is not blamed: its forward
+// output agreed, so the text says that the gradient from downstream differs
+// first and names the backward between where.upstream and it.
 struct Cause {
   std::string kind;
   std::string text;
 };
 // `diff` as diff_runs() returns it (its "config", "data", "env" and
 // "runtime" lists); `config` is run A's identity.
+Cause likely_cause(const nlohmann::json& diff, const nlohmann::json& config,
+                   const Localised& where);
+// The same for a module or tensor name alone (a forward output, a parameter
+// or its gradient).
 Cause likely_cause(const nlohmann::json& diff, const nlohmann::json& config,
                    const std::string& where);
 
@@ -93,8 +108,11 @@ Cause likely_cause(const nlohmann::json& diff, const nlohmann::json& config,
 Localised localise_runs(const RunRecord& a, const RunRecord& b, std::int64_t from, std::int64_t to,
                         const std::string& self_exe, const std::string& work_dir);
 
-// "; first differs in WHERE: OP KIND", or "" for no name.
+// "; first differs in WHERE: OP KIND", or "" for no name; for a gradient
+// flowing back into WHERE (phase "backward"), "; the gradient flowing into
+// WHERE from downstream differs first (its forward output agreed)".
 std::string where_clause(const std::string& where);
+std::string where_clause(const Localised& where);
 
 // The deliberate perturbation (verify --perturb, the self-test) an attempt of
 // the run recorded in run.json: {"step", "tensor", "nan"}, or null.

@@ -129,7 +129,7 @@ Cause attempt_cause(const Attempt& a, const Localised& l, const RunRecord& refer
                                {"a", json_at(reference.run, "runtime." + key)},
                                {"b", a.variation.substr(eq + 1)}});
   }
-  return likely_cause(diff, reference.config, l.where);
+  return likely_cause(diff, reference.config, l);
 }
 
 // verify.json in the verify directory, and verifications/verify.json in each
