@@ -151,6 +151,11 @@ std::string metric_text(const json& v) {
   return v.is_number() ? metric_text(v.get<double>()) : "-";
 }
 
+std::string metric_pm(double mean, double std, const std::string& pm) {
+  const bool fixed = mean == 0 || (std::fabs(mean) >= 0.1 && std::fabs(mean) < 1e6);
+  return metric_text(mean) + pm + (fixed ? fixed_decimals(std, 4) : metric_text(std));
+}
+
 std::string closest_name(const std::string& name, const std::vector<std::string>& known) {
   std::string best;
   std::size_t best_d = std::max<std::size_t>(2, name.size() / 3) + 1;

@@ -58,6 +58,10 @@ bool lower_is_better_by_name(const std::string& name);
 std::string metric_text(double v);
 std::string metric_text(const nlohmann::json& v);  // "-" for a non-number
 
+// "mean +- std" (`pm` between them): the std with the mean's 4 decimals
+// when the mean shows 4 decimals, else both with 4 significant digits.
+std::string metric_pm(double mean, double std, const std::string& pm = " +- ");
+
 // The closest of `known` to `name` (did you mean), "" when none is close.
 std::string closest_name(const std::string& name, const std::vector<std::string>& known);
 

@@ -112,6 +112,11 @@ TEST(MetricText, FourDecimalsOrFourSignificantDigits) {
   EXPECT_EQ(metric_text(json("x")), "-");
 }
 
+TEST(MetricText, MeanAndStdInTheMeansFormat) {
+  EXPECT_EQ(metric_pm(0.9552, 0.0009), "0.9552 +- 0.0009");
+  EXPECT_EQ(metric_pm(0.000123, 0.0000045, " \u00b1 "), "0.0001230 \u00b1 4.500e-06");
+}
+
 TEST(ClosestName, SuggestsOnlyWhatIsClose) {
   const std::vector<std::string> known = {"val_mse", "val_mae", "test_acc"};
   EXPECT_EQ(closest_name("val_mes", known), "val_mse");

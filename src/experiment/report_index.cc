@@ -209,8 +209,9 @@ std::string render_index(const std::string& output_dir) {
           const double v = mean.get<double>();
           if (best.empty() || (lower ? v < best_mean : v > best_mean)) {
             best_mean = v;
-            best = k + " " + text(json_at(g, "group")) + ": " + metric_text(v) + " \u00b1 " +
-                   metric_text(json_at(m, "std"));
+            const json sd = json_at(m, "std");
+            best = k + " " + text(json_at(g, "group")) + ": " +
+                   metric_pm(v, sd.is_number() ? sd.get<double>() : 0.0, " \u00b1 ");
           }
         }
       }

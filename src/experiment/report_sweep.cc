@@ -38,9 +38,7 @@ Stats stats(const std::vector<double>& v) {
   return s;
 }
 
-std::string pm(const Stats& s) {
-  return s.n == 0 ? "-" : metric_text(s.mean) + " \u00b1 " + metric_text(s.std);
-}
+std::string pm(const Stats& s) { return s.n == 0 ? "-" : metric_pm(s.mean, s.std, " \u00b1 "); }
 
 // Charts: per-epoch curves of at most this many metrics, and final values
 // against each varied key of at most this many (the first in display order).

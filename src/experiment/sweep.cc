@@ -79,7 +79,7 @@ json stats(const std::vector<double>& xs) {
 
 std::string pm(const json& s) {
   if (!s.is_object()) return "-";
-  return metric_text(s["mean"].get<double>()) + " +- " + metric_text(s["std"].get<double>());
+  return metric_pm(s["mean"].get<double>(), s["std"].get<double>());
 }
 
 // Metric columns of the sweep's text tables.
