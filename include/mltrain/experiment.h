@@ -154,6 +154,9 @@ struct VerifyResult {
   std::int64_t divergence_step = -1;
   Cause cause;            // when not identical
   nlohmann::json record;  // what verify.json and each verifications/ entry hold
+  // The runs under the output directory with the attempts' identity (same
+  // config.json bytes) that the verdict was also recorded in.
+  std::vector<std::string> recorded_in;
 };
 
 // What `verify` found for a run (its verifications/ records): "verified N×"
@@ -169,15 +172,21 @@ nlohmann::json verification_status(const RunRecord& run);
 // metrics (wall times aside), step trace and state hash with the first. On a
 // difference it re-runs the reference and the first differing run up to the
 // first diverging step with per-tensor dumps (inputs, gradients, optimizer
-// state, parameters) and names the first diverging tensor. Throws Error
-// (exit 2) for bad options before anything is written.
+// state, parameters) and names the first diverging tensor. The verdict goes
+// to verify.json, to verifications/verify.json in every attempt, and to
+// verifications/verify-<n>.json in every run directly under the output
+// directory whose config.json is this identity's (<output_dir>/<run_id>/).
+// Throws Error (exit 2) for bad options before anything is written.
 VerifyResult verify(const Config& cfg, const VerifyOptions& options);
 
 // The same for any program that uses the Run API: `command` is run once per
 // attempt with every "{run_dir}" in its arguments replaced by the attempt's
 // run directory (under <output_dir>/verify/cmd-<hash>/<n>/). The program is
-// steered through MLTRAIN_CONTROL (docs/control.md). Throws Error (exit 2)
-// when no argument holds {run_dir}.
+// steered through MLTRAIN_CONTROL (docs/control.md). The verdict is recorded
+// as verify() records it: in every attempt, and in every run directly under
+// the output directory whose config.json is the attempts' (the program's own
+// run of that identity), as verifications/verify-cmd-<hash>-<n>.json.
+// Throws Error (exit 2) when no argument holds {run_dir}.
 VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& options);
 
 // ----------------------------------------------------------- reproduce ----

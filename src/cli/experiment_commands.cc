@@ -37,7 +37,8 @@ int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
     std::cout << nlohmann::json{{"identical", r.identical},
                                 {"dir", r.dir},
                                 {"runs", r.runs},
-                                {"divergence", r.divergence}}
+                                {"divergence", r.divergence},
+                                {"recorded_in", r.recorded_in}}
                      .dump(2)
               << "\n";
   }

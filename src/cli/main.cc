@@ -129,7 +129,9 @@ int real_main(int argc, char** argv) {
       "processes and require identical results");
   verify->footer(
       "With `-- COMMAND ARGS...`, runs COMMAND once per attempt, replacing {run_dir} in ARGS by "
-      "the attempt's run directory (the program must write its run there with the Run API).");
+      "the attempt's run directory (the program must write its run there with the Run API). The "
+      "verdict is recorded in every attempt and in the run of that identity in the output "
+      "directory, where `runs` and `report` show it.");
   verify_flags.add_to(verify);
   verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
       ->check(CLI::Range(1, 100));
@@ -143,7 +145,8 @@ int real_main(int argc, char** argv) {
                      "self-test: perturb parameter TENSOR after step STEP in the last repeat "
                      "(STEP:TENSOR); verify must then fail naming that step and tensor");
   verify->add_option("--output-dir", verify_args.output_dir,
-                     "with a command: where verify/ goes (default: runs)");
+                     "with a command: where verify/ goes, and whose run of the program's identity "
+                     "records the verdict (default: runs)");
   verify->add_flag("--json", verify_args.json, "print the verdict as JSON");
 
   std::string reproduce_dir;
@@ -171,7 +174,8 @@ int real_main(int argc, char** argv) {
   SourceFlags sweep_flags;
   CLI::App* sweep = app.add_subcommand(
       "sweep",
-      "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
+      "train every combination of a grid (seeds x hyperparameters); mean +- std over seeds of "
+      "every metric the runs recorded");
   sweep_flags.add_to(sweep);
   add_repeatable(sweep, "--grid", sweep_args.grid,
                  "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")

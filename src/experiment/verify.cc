@@ -286,6 +286,42 @@ std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv,
   return out;
 }
 
+// Records what verify found in every run directly under output_dir whose
+// config.json holds the same bytes as the reference attempt's (the run of
+// this identity, <output_dir>/<run_id>/, or one trained there under another
+// name), as verifications/<name>.json: `runs` and `report` show it. Says
+// where on `out`.
+std::vector<std::string> record_in_runs_of_identity(const std::string& output_dir,
+                                                    const std::string& reference_dir,
+                                                    const std::string& name,
+                                                    const VerifyResult& res, std::ostream* out) {
+  std::vector<std::string> recorded;
+  const std::string reference_config = join_path(reference_dir, layout::kConfig);
+  if (!path_exists(reference_config)) return recorded;
+  const std::string identity = read_file(reference_config);
+  for (const auto& child : list_dir(output_dir)) {
+    const std::string dir = join_path(output_dir, child);
+    if (child[0] == '.' || !is_run_dir(dir)) continue;
+    try {
+      if (read_file(join_path(dir, layout::kConfig)) != identity) continue;
+      record_verification(dir, name, res.record);
+      recorded.push_back(dir);
+    } catch (const Error&) {
+      continue;  // unreadable: not the run of this identity as far as verify can tell
+    }
+  }
+  if (out) {
+    for (const auto& d : recorded) *out << "verdict recorded in " << d << "\n";
+    if (recorded.empty()) {
+      *out << "no run of this identity under " << output_dir << " (e.g. "
+           << join_path(output_dir, sha1_hex(identity).substr(0, 8))
+           << "/) to record the verdict in; the attempts hold it\n";
+    }
+    *out << std::flush;
+  }
+  return recorded;
+}
+
 void add_interrupt(std::int64_t at, const std::vector<std::string>& argv, RunControl c,
                    std::vector<Attempt>* attempts) {
   if (at <= 0) return;
@@ -377,12 +413,10 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   }
   VerifyResult res = run_attempts(dir, run_id, attempts, opt.interrupt_at, opt.out);
   // The run of this identity, if there is one, learns what verify found:
-  // `report` shows it next to the run's result.
-  const std::string canonical = join_path(cfg.runtime.output_dir, run_id);
-  if (is_run_dir(canonical) && read_file(join_path(canonical, layout::kConfig)) ==
-                                   read_file(join_path(join_path(dir, "r1"), layout::kConfig))) {
-    record_verification(canonical, "verify-" + dir.substr(dir.rfind('/') + 1), res.record);
-  }
+  // `runs` and `report` show it next to the run's result.
+  res.recorded_in =
+      record_in_runs_of_identity(cfg.runtime.output_dir, join_path(dir, attempts[0].name),
+                                 "verify-" + dir.substr(dir.rfind('/') + 1), res, opt.out);
   return res;
 }
 
@@ -412,7 +446,13 @@ VerifyResult verify_command(const std::vector<std::string>& command, const Verif
   const std::string id = "cmd-" + sha1_hex(joined).substr(0, 8);
   const std::string out_dir = opt.output_dir.empty() ? "runs" : opt.output_dir;
   const std::string dir = claim_numbered_dir(join_path(join_path(out_dir, layout::kVerifyDir), id));
-  return run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
+  VerifyResult res = run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
+  // As for a config: the program's run of this identity under the output
+  // directory learns the verdict (verify-cmd-<hash>-<n>, one per verify).
+  res.recorded_in = record_in_runs_of_identity(
+      out_dir, join_path(dir, attempts[0].name),
+      "verify-" + id + "-" + dir.substr(dir.rfind('/') + 1), res, opt.out);
+  return res;
 }
 
 }  // namespace mltrain
