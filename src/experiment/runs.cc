@@ -21,8 +21,10 @@ using json = nlohmann::json;
 
 // Metric columns the text table shows unless asked for more.
 constexpr std::size_t kTextMetrics = 6;
-// Config columns (keys whose value differs between the listed runs).
+// Config columns (keys whose value differs between the listed runs), and
+// the most characters of a value they show.
 constexpr std::size_t kTextConfigKeys = 3;
+constexpr std::size_t kTextConfigWidth = 24;
 
 // row[key], or null when row is not an object or has no such key.
 json field(const json& row, const std::string& key) {
@@ -316,7 +318,10 @@ std::string format_runs(const json& rows, const std::vector<std::string>& first)
                                      det.is_boolean() ? (det.get<bool>() ? "true" : "false") : "-"};
     for (const auto& k : keys) {
       const json v = json_at(field(r, "config"), k);
-      line.push_back(v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : json_line(v));
+      std::string t = v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : json_line(v);
+      // A long value (a path) keeps its end, the part that tells runs apart.
+      if (t.size() > kTextConfigWidth) t = "..." + t.substr(t.size() - (kTextConfigWidth - 3));
+      line.push_back(t);
     }
     const json m = field(r, "metrics");
     for (const auto& k : shown) line.push_back(metric_text(field(m, k)));

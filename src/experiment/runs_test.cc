@@ -222,6 +222,17 @@ TEST(ListRuns, MetricsAreWhatEachRunRecorded) {
       << csv;
 }
 
+TEST(FormatRuns, ALongConfigValueKeepsItsEnd) {
+  json rows = json::array();
+  for (const char* path :
+       {"/data/corpora/2024/shard-0001/train.jsonl", "/data/corpora/2024/shard-0002/train.jsonl"}) {
+    rows.push_back({{"run_id", "x"}, {"config", {{"data", {{"train_path", path}}}}}});
+  }
+  const std::string text = format_runs(rows);
+  EXPECT_NE(text.find("...hard-0002/train.jsonl"), std::string::npos) << text;  // 24 characters
+  EXPECT_EQ(text.find("/data/corpora"), std::string::npos) << text;
+}
+
 TEST(ListRuns, SortsALowerIsBetterMetricAscending) {
   const Mixed m = mixed_output_dir();
   json rows = list_runs(m.dir, {}, "val_mse");
