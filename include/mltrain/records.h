@@ -43,7 +43,10 @@ struct RunRecord {
 bool is_run_dir(const std::string& dir);
 
 // What load_run reads: everything, or only config.json, run.json,
-// summary.json and verifications/ (an index of thousands of runs).
+// summary.json, verifications/ and the last line of metrics.jsonl (an index
+// of thousands of runs). A brief RunRecord's `metrics` holds at most that
+// one line, and none when it does not read as a metrics line (a damaged
+// tail does not make the run unreadable; a full load reports it).
 enum class RunParts { kAll, kBrief };
 
 // Reads a run directory. Throws Error (exit 2) if `dir` is not a directory or

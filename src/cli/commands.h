@@ -58,9 +58,11 @@ struct EvaluateArgs {
 int cmd_predict(const PredictArgs& a);
 int cmd_evaluate(const EvaluateArgs& a);
 int cmd_report(const std::vector<std::string>& dirs, const std::string& output);
-// format: "text", "json" or "csv".
+// format: "text", "json" or "csv"; metrics: the text table's first metric
+// columns (the sort metric when empty).
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
-             const std::string& sort_by, const std::string& format);
+             const std::string& sort_by, const std::vector<std::string>& metrics,
+             const std::string& format);
 int cmd_sweep(const SweepArgs& a, const std::string& self_exe);
 // `argv`: this command line (recorded in run.json; with runtime.nproc > 1 the
 // library starts it once per rank).

@@ -37,7 +37,8 @@ int cmd_verify(const VerifyArgs& a, const std::string& self_exe) {
     std::cout << nlohmann::json{{"identical", r.identical},
                                 {"dir", r.dir},
                                 {"runs", r.runs},
-                                {"divergence", r.divergence}}
+                                {"divergence", r.divergence},
+                                {"recorded_in", r.recorded_in}}
                      .dump(2)
               << "\n";
   }
@@ -101,12 +102,18 @@ int cmd_report(const std::vector<std::string>& dirs, const std::string& output) 
 }
 
 int cmd_runs(const ConfigSources& s, const std::vector<std::string>& where,
-             const std::string& sort_by, const std::string& format) {
+             const std::string& sort_by, const std::vector<std::string>& metrics,
+             const std::string& format) {
   Config cfg = resolve_config(s);  // for runtime.output_dir
   nlohmann::json rows = list_runs(cfg.runtime.output_dir, where, sort_by);
+  std::vector<std::string> first = metrics;
+  const std::string sort_name = sort_by.substr(0, sort_by.rfind(':'));
+  if (first.empty() && !sort_name.empty() && sort_name != "run_id" && sort_name != "steps") {
+    first.push_back(sort_name);  // the sort metric is shown whatever it is
+  }
   std::cout << (format == "json"  ? rows.dump(2) + "\n"
                 : format == "csv" ? format_runs_csv(rows)
-                                  : format_runs(rows));
+                                  : format_runs(rows, first));
   return 0;
 }
 

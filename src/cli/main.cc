@@ -129,12 +129,15 @@ int real_main(int argc, char** argv) {
       "processes and require identical results");
   verify->footer(
       "With `-- COMMAND ARGS...`, runs COMMAND once per attempt, replacing {run_dir} in ARGS by "
-      "the attempt's run directory (the program must write its run there with the Run API).");
+      "the attempt's run directory (the program must write its run there with the Run API). The "
+      "verdict is recorded in every attempt and in the run of that identity in the output "
+      "directory, where `runs` and `report` show it.");
   verify_flags.add_to(verify);
   verify->add_option("--repeats", verify_args.repeats, "identical runs to compare (default 3)")
       ->check(CLI::Range(1, 100));
   add_repeatable(verify, "--vary", verify_args.vary,
-                 "runtime KEY=V1,V2,... whose values must not change results (repeatable)");
+                 "runtime KEY=V1,V2,... whose values must not change results (repeatable); with "
+                 "-- COMMAND, each value is passed to COMMAND as one more argument KEY=VALUE");
   verify
       ->add_option("--interrupt-at", verify_args.interrupt_at,
                    "SIGKILL one run at this step, resume it, require the same result")
@@ -143,7 +146,8 @@ int real_main(int argc, char** argv) {
                      "self-test: perturb parameter TENSOR after step STEP in the last repeat "
                      "(STEP:TENSOR); verify must then fail naming that step and tensor");
   verify->add_option("--output-dir", verify_args.output_dir,
-                     "with a command: where verify/ goes (default: runs)");
+                     "with a command: where verify/ goes, and whose run of the program's identity "
+                     "records the verdict (default: runs)");
   verify->add_flag("--json", verify_args.json, "print the verdict as JSON");
 
   std::string reproduce_dir;
@@ -171,7 +175,8 @@ int real_main(int argc, char** argv) {
   SourceFlags sweep_flags;
   CLI::App* sweep = app.add_subcommand(
       "sweep",
-      "train every combination of a grid (seeds x hyperparameters), mean +- std over seeds");
+      "train every combination of a grid (seeds x hyperparameters); mean +- std over seeds of "
+      "every metric the runs recorded");
   sweep_flags.add_to(sweep);
   add_repeatable(sweep, "--grid", sweep_args.grid,
                  "KEY=V1,V2,... (repeatable; seed=1,2,3 for seeds)")
@@ -222,16 +227,30 @@ int real_main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   evaluate->add_flag("--json", evaluate_args.json, "print the record as JSON");
 
-  std::vector<std::string> runs_where;
+  std::vector<std::string> runs_where, runs_metrics;
   std::string runs_sort, runs_output_dir;
   std::string runs_config;
   bool runs_json = false, runs_csv = false;
-  CLI::App* runs = app.add_subcommand("runs", "list the runs under the output directory");
+  CLI::App* runs = app.add_subcommand(
+      "runs", "list the runs under the output directory with the metrics they recorded");
+  runs->footer(
+      "Metrics are whatever the runs recorded (summary.json, nested objects joined by '_', e.g. "
+      "val_acc; else the last line of metrics.jsonl). Lower is better when a run declares it "
+      "(summary.json \"metric_directions\": {\"NAME\": \"lower\"}) or the name says loss, "
+      "error, mse, mae, perplexity, ...; otherwise higher.");
   runs->add_option("-c,--config", runs_config, "config whose runtime.output_dir to list");
   runs->add_option("--output-dir", runs_output_dir,
                    "directory to list (default: runtime.output_dir)");
-  add_repeatable(runs, "--where", runs_where, "config KEY=VALUE filter (repeatable)");
-  runs->add_option("--sort", runs_sort, "val_acc|val_f1|val_loss|test_acc|test_f1|steps|run_id");
+  add_repeatable(runs, "--where", runs_where,
+                 "filter (repeatable): config KEY=VALUE or KEY!=VALUE, or a metric threshold "
+                 "METRIC<X, <=, >, >= (e.g. 'val_loss<0.5')");
+  runs->add_option("--sort", runs_sort,
+                   "METRIC (any metric the runs recorded, best first), METRIC:asc, METRIC:desc, "
+                   "steps or run_id");
+  runs->add_option("--metrics", runs_metrics,
+                   "metric columns of the text table, shown first (NAME,NAME,...; default: the "
+                   "sort metric, then the others, 6 in all)")
+      ->delimiter(',');
   runs->add_flag("--json", runs_json, "print the rows as JSON");
   runs->add_flag("--csv", runs_csv,
                  "print the rows as CSV (a header line; pandas.read_csv reads it)")
@@ -295,7 +314,10 @@ int real_main(int argc, char** argv) {
     mltrain::ConfigSources s;
     s.file = runs_config;
     if (!runs_output_dir.empty()) s.overrides.push_back("runtime.output_dir=" + runs_output_dir);
-    return cli::cmd_runs(s, runs_where, runs_sort, runs_json ? "json" : runs_csv ? "csv" : "text");
+    return cli::cmd_runs(s, runs_where, runs_sort, runs_metrics,
+                         runs_json  ? "json"
+                         : runs_csv ? "csv"
+                                    : "text");
   }
   if (*sweep) {
     sweep_args.sources = sweep_flags.sources();

@@ -218,6 +218,7 @@ void explain_diff(const RunRecord& a, const RunRecord& b, const std::string& sel
     }
     diff["divergence"] = {
         {"step", l.step}, {"phase", l.phase}, {"where", l.where}, {"text", l.text}};
+    if (!l.upstream.empty()) diff["divergence"]["upstream"] = l.upstream;
   }
   if (diff["identical"].get<bool>()) return;
   Cause c;
@@ -227,10 +228,10 @@ void explain_diff(const RunRecord& a, const RunRecord& b, const std::string& sel
       c = {"perturbation", r->dir + " was deliberately perturbed (" +
                                str(p.value("tensor", json(""))) + " after step " +
                                str(p.value("step", json(0))) + ", the self-test)" +
-                               where_clause(l.where)};
+                               where_clause(l)};
     }
   }
-  if (c.kind.empty()) c = likely_cause(diff, a.config, l.where);
+  if (c.kind.empty()) c = likely_cause(diff, a.config, l);
   diff["cause"] = {{"kind", c.kind}, {"text", c.text}};
 }
 

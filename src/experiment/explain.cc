@@ -17,6 +17,9 @@ std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v
 
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
+// A module or tensor name (dumps say "?" when they cannot).
+bool named(const std::string& where) { return !where.empty() && where != "?"; }
+
 // Environment fields that change bits, in the order they are named, with
 // what to call them. Fields not listed (kernel, pid, host) are reported only
 // when nothing else differs.
@@ -45,9 +48,17 @@ const std::vector<std::pair<std::string, std::string>>& env_fields() {
 
 // "; first differs in layers.0.norm1.weight: layer norm (a reduction)".
 std::string where_clause(const std::string& where) {
-  if (where.empty() || where == "?") return "";
+  if (!named(where)) return "";
   const std::string kind = op_kind(where);
   return "; first differs in " + where + (kind.empty() ? "" : ": " + kind);
+}
+
+std::string where_clause(const Localised& l) {
+  if (l.phase != "backward" || !named(l.where)) return where_clause(l.where);
+  // Not the module's op: its forward output agreed, the gradient coming
+  // back into it did not.
+  return "; the gradient flowing into " + l.where +
+         " from downstream differs first (its forward output agreed)";
 }
 
 Localised first_dump_divergence(const std::vector<json>& a, const std::vector<json>& b) {
@@ -65,11 +76,12 @@ Localised first_dump_divergence(const std::vector<json>& a, const std::vector<js
     if (x == y) continue;
     const json tx = x.is_object() ? x.value("tensors", json::array()) : json::array();
     const json ty = y.is_object() ? y.value("tensors", json::array()) : json::array();
-    std::string where = "?";
+    std::string where = "?", upstream;
     for (std::size_t k = 0; k < std::max(tx.size(), ty.size()); ++k) {
       if (k >= tx.size() || k >= ty.size() || tx[k] != ty[k]) {
         const json& t = k < tx.size() ? tx[k] : ty[k];
         where = t.is_array() && !t.empty() ? str(t[0]) : "?";
+        if (k > 0 && tx[k - 1].is_array() && !tx[k - 1].empty()) upstream = str(tx[k - 1][0]);
         break;
       }
     }
@@ -80,7 +92,13 @@ Localised first_dump_divergence(const std::vector<json>& a, const std::vector<js
     auto it = kPhase.find(l.phase);
     std::string what = it == kPhase.end() ? l.phase : it->second;
     if (l.step == 0 && l.phase == "param") what = "initial weights";
-    if (l.phase == "forward" || l.phase == "backward") {
+    if (l.phase == "backward") {
+      // Every forward output of this step agreed (their line came first).
+      l.upstream = upstream;
+      l.text = "first divergence: step " + std::to_string(l.step) +
+               ": first differs in the gradient flowing into " + where +
+               " from downstream (its forward output agreed)";
+    } else if (l.phase == "forward") {
       l.text = "first divergence: step " + std::to_string(l.step) + ": first differs in " + where +
                " (" + what + ")";
     } else {
@@ -122,6 +140,13 @@ std::string op_kind(const std::string& name) {
 }
 
 Cause likely_cause(const json& diff, const json& config, const std::string& where) {
+  Localised l;
+  l.where = where;
+  return likely_cause(diff, config, l);
+}
+
+Cause likely_cause(const json& diff, const json& config, const Localised& l) {
+  const std::string& where = l.where;
   const json cfg_rows = diff.value("config", json::array());
   if (!cfg_rows.empty()) {
     const json& r = cfg_rows[0];
@@ -150,7 +175,7 @@ Cause likely_cause(const json& diff, const json& config, const std::string& wher
     if (str(r.value("key", json(""))) == "threads") {
       return {"environment", "thread count differs (runtime.threads " +
                                  str(r.value("a", json(nullptr))) + " vs " +
-                                 str(r.value("b", json(nullptr))) + ")" + where_clause(where)};
+                                 str(r.value("b", json(nullptr))) + ")" + where_clause(l)};
     }
   }
   const json env_rows = diff.value("env", json::array());
@@ -161,7 +186,7 @@ Cause likely_cause(const json& diff, const json& config, const std::string& wher
         std::string a = str(r.value("a", json(nullptr))), b = str(r.value("b", json(nullptr)));
         std::string text = f.second + " differs (" + key;
         if (a.size() <= 40 && b.size() <= 40) text += ": " + a + " vs " + b;
-        return {"environment", text + ")" + where_clause(where)};
+        return {"environment", text + ")" + where_clause(l)};
       }
     }
   }
@@ -172,8 +197,21 @@ Cause likely_cause(const json& diff, const json& config, const std::string& wher
     }
   }
   std::string text = "same inputs, different bits";
-  const std::string kind = op_kind(where);
-  if (!where.empty() && where != "?") {
+  if (l.phase == "backward" && named(where)) {
+    // The module's own op computed the same output; what differs is the
+    // gradient its consumers sent back, so their backward is the place.
+    text += ": the gradient flowing into " + where +
+            " from downstream differs first; its own op's forward output agreed, so look at the "
+            "backward of what consumes its output";
+    if (named(l.upstream)) {
+      const std::string kind = op_kind(l.upstream);
+      text += " (between " + l.upstream + (kind.empty() ? "" : ", " + kind) +
+              ", whose incoming gradient still agreed, and " + where + " in backward order)";
+    } else {
+      text += " (it is the first gradient in backward order: the loss's backward)";
+    }
+  } else if (named(where)) {
+    const std::string kind = op_kind(where);
     text += ": " + where + (kind.empty() ? "" : " is " + kind);
   }
   const json det = config.is_object() && config.contains("deterministic") ? config["deterministic"]

@@ -41,6 +41,29 @@ TEST(FirstDumpDivergence, NamesTheFirstModuleInExecutionOrder) {
   EXPECT_EQ(first_dump_divergence(a, a).step, -1);
 }
 
+TEST(FirstDumpDivergence, AGradientFromDownstreamIsNotTheModulesOwnOutput) {
+  const std::vector<json> a = {
+      line(9, "forward", {{"embed", "e"}, {"layers.0.norm1", "n"}, {"layers.0.self_attn", "s"}}),
+      line(9, "backward",
+           {{"fc", "1"}, {"layers.0.self_attn", "2"}, {"layers.0.norm1", "3"}, {"embed", "4"}}),
+      line(9, "grad", {{"layers.0.norm1.weight", "g"}})};
+  std::vector<json> b = a;
+  b[1]["tensors"][2][1] = "X";  // the gradient flowing into norm1 differs ...
+  b[1]["tensors"][3][1] = "Y";  // ... and so does everything below it
+  b[2]["tensors"][0][1] = "Z";
+  const Localised l = first_dump_divergence(a, b);
+  EXPECT_EQ(l.phase, "backward");
+  EXPECT_EQ(l.where, "layers.0.norm1");
+  EXPECT_EQ(l.upstream, "layers.0.self_attn");
+  EXPECT_EQ(l.text,
+            "first divergence: step 9: first differs in the gradient flowing into layers.0.norm1 "
+            "from downstream (its forward output agreed)");
+  // The first gradient of all (the one from the loss) has nothing upstream.
+  std::vector<json> c = a;
+  c[1]["tensors"][0][1] = "X";
+  EXPECT_EQ(first_dump_divergence(a, c).upstream, "");
+}
+
 json empty_diff() {
   return {{"config", json::array()},
           {"data", json::array()},
@@ -101,6 +124,42 @@ TEST(LikelyCause, SameInputsDifferentBits) {
   c = likely_cause(d, {{"deterministic", true}}, "conv.weight");
   EXPECT_NE(c.text.find("convolution"), std::string::npos);
   EXPECT_NE(c.text.find("deterministic was on"), std::string::npos);
+}
+
+TEST(LikelyCause, AGradientFromDownstreamBlamesTheBackwardDownstreamNotTheModule) {
+  Localised l;
+  l.step = 9;
+  l.phase = "backward";
+  l.where = "layers.0.norm1";
+  l.upstream = "layers.0.self_attn";
+  Cause c = likely_cause(empty_diff(), {{"deterministic", true}}, l);
+  EXPECT_EQ(c.kind, "none");
+  EXPECT_EQ(c.text.find("same inputs, different bits: the gradient flowing into layers.0.norm1 "
+                        "from downstream differs first; its own op's forward output agreed, so "
+                        "look at the backward of what consumes its output (between "
+                        "layers.0.self_attn, attention (matmul + softmax), whose incoming gradient "
+                        "still agreed, and layers.0.norm1 in backward order)"),
+            0u)
+      << c.text;
+  EXPECT_EQ(c.text.find("layer norm"), std::string::npos) << c.text;  // not norm1's own op
+  EXPECT_NE(c.text.find("deterministic was on"), std::string::npos);
+  l.upstream = "";
+  c = likely_cause(empty_diff(), json::object(), l);
+  EXPECT_NE(c.text.find("(it is the first gradient in backward order: the loss's backward)"),
+            std::string::npos)
+      << c.text;
+  // With an environment difference, the where clause says the same.
+  json t = empty_diff();
+  t["runtime"].push_back({{"key", "threads"}, {"a", 1}, {"b", 2}});
+  c = likely_cause(t, json::object(), l);
+  EXPECT_EQ(c.text,
+            "thread count differs (runtime.threads 1 vs 2); the gradient flowing into "
+            "layers.0.norm1 from downstream differs first (its forward output agreed)");
+  // A forward output keeps naming the module's own op.
+  l.phase = "forward";
+  EXPECT_NE(likely_cause(empty_diff(), json::object(), l).text.find("layers.0.norm1 is layer norm"),
+            std::string::npos);
+  EXPECT_EQ(where_clause(l), "; first differs in layers.0.norm1: layer norm (a reduction)");
 }
 
 TEST(VerificationStatus, FromTheRecordsVerifyLeft) {

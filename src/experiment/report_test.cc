@@ -160,7 +160,128 @@ TEST(RenderIndex, OneRowPerRunVaryingKeysAsColumnsAndVerification) {
   const json rows = json::parse(
       page.substr(html.size() + 42, page.find("</script>", html.size()) - html.size() - 42));
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0].size(), 10u);  // row class + run, status, seed, 4 metrics, hash, verification
+  // row class + run, status, seed, the 6 metrics the runs recorded (val and
+  // test acc, f1, loss), steps, hash, verification
+  EXPECT_EQ(rows[0].size(), 13u);
+  EXPECT_NE(html.find("<th title='higher is better (from the name)'>val_acc</th><th title='higher "
+                      "is better (from the name)'>val_f1</th><th title='lower is better (from the "
+                      "name)'>val_loss</th><th title='higher is better (from the name)'>test_acc"),
+            std::string::npos)
+      << html;
+}
+
+// Runs of a regression loop and of the classifier in one output directory.
+std::string user_metric_output_dir() {
+  const std::string out = fixtures::temp_dir();
+  int k = 0;
+  for (double mse : {0.25, 0.125}) {
+    fixtures::FakeRun r = fixtures::completed_run(4, "reg" + std::to_string(k));
+    r.config = {{"seed", ++k}, {"hidden", 16}};
+    r.summary.erase("val");
+    r.summary.erase("test");
+    r.summary["val_mse"] = mse;
+    r.metrics = {{{"epoch", 1}, {"train_loss", 4 * mse}, {"val_mse", 2 * mse}},
+                 {{"epoch", 2}, {"train_loss", 3 * mse}, {"val_mse", mse}}};
+    fixtures::write_run(out, r);
+  }
+  fixtures::write_run(out, fixtures::completed_run(4, "clf"));
+  return out;
+}
+
+TEST(RenderIndex, AUserMetricIsAColumnLikeAnyOther) {
+  const std::string out = user_metric_output_dir();
+  const std::string page = render_report(out);
+  EXPECT_NE(page.find("<th title='lower is better (from the name)'>val_mse</th>"),
+            std::string::npos);
+  EXPECT_NE(page.find("<th title='lower is better (from the name)'>train_loss</th>"),
+            std::string::npos);
+  const std::string head = "<script type='application/json' id='rows'>";
+  const std::size_t at = page.find(head) + head.size();
+  const json rows = json::parse(page.substr(at, page.find("</script>", at) - at));
+  ASSERT_EQ(rows.size(), 3u);
+  int with_mse = 0;
+  for (const auto& r : rows) {
+    for (const auto& c : r) {
+      if (c.is_array() && c[0] == "0.1250") {
+        EXPECT_EQ(c[1], 0.125);  // the sort key
+        ++with_mse;
+      }
+    }
+  }
+  EXPECT_EQ(with_mse, 1) << rows.dump();
+}
+
+TEST(RenderReport, ARunsResultIsWhatItRecordedWithDirections) {
+  const std::string out = user_metric_output_dir();
+  const RunRecord r = load_run(fixtures::write_run(out, [] {
+    fixtures::FakeRun f = fixtures::completed_run(4, "one");
+    f.config = {{"seed", 5}};
+    f.summary = {{"state_sha256", std::string(64, 'c')},
+                 {"val", {{"mse", 0.000123}, {"n", 10}}},
+                 {"wall_seconds", 3}};
+    f.metrics = {{{"epoch", 1}, {"val_mse", 0.5}}};
+    return f;
+  }()));
+  const std::string html = render_report(r.dir);
+  EXPECT_NE(html.find("<td>val_mse</td><td class='num' data-v='0.000123'>0.0001230</td><td>lower "
+                      "is better (from the name)</td>"),
+            std::string::npos)
+      << html;
+  EXPECT_EQ(html.find("<td>val_n</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td>wall_seconds</td>"), std::string::npos);
+  EXPECT_NE(html.find("aria-label='Losses and errors per epoch (lower is better)"),
+            std::string::npos);
+}
+
+TEST(RenderComparison, ColumnsAndCurvesAreTheRunsMetrics) {
+  const std::string out = user_metric_output_dir();
+  std::vector<std::string> dirs;
+  for (const auto& name : list_dir(out)) dirs.push_back(join_path(out, name));
+  const std::string html = render_comparison(dirs);
+  EXPECT_NE(html.find(">val_mse</th>"), std::string::npos);
+  EXPECT_NE(html.find(">val_acc</th>"), std::string::npos);
+  EXPECT_NE(html.find("aria-label='val_mse per epoch"), std::string::npos);
+  EXPECT_NE(html.find("aria-label='train_loss per epoch"), std::string::npos);
+  EXPECT_NE(html.find(">0.1250</td>"), std::string::npos);
+}
+
+TEST(RenderReport, ASweepOfAUserMetric) {
+  const std::string out = fixtures::temp_dir();
+  json runs = json::array();
+  int k = 0;
+  for (const char* width : {"16", "32"}) {
+    for (int seed = 1; seed <= 2; ++seed) {
+      ++k;
+      fixtures::FakeRun r = fixtures::completed_run(4, "s" + std::to_string(k));
+      r.config = {{"seed", seed}, {"width", width}};
+      r.summary = {{"state_sha256", std::string(64, 'a' + k)}, {"val_mse", 0.1 * k}};
+      r.metrics = {{{"epoch", 1}, {"val_mse", 0.2 * k}}, {{"epoch", 2}, {"val_mse", 0.1 * k}}};
+      const std::string dir = fixtures::write_run(out, r);
+      json row = {{"overrides", {"seed=" + std::to_string(seed), std::string("width=") + width}},
+                  {"run_id", dir.substr(dir.size() - 8)},
+                  {"dir", dir},
+                  {"status", "completed"},
+                  {"metrics", {{"val_mse", 0.1 * k}}}};
+      runs.push_back(row);
+    }
+  }
+  const std::string sweep = join_path(out, "sweeps/s3");
+  make_dirs(sweep);
+  write_json_atomic(join_path(sweep, "sweep.json"), {{"sweep_id", "s3"},
+                                                     {"spec", {{"base", {{"seed", 1}}}}},
+                                                     {"runs", runs},
+                                                     {"groups", sweep_groups(runs)}});
+  const std::string html = render_report(sweep);
+  EXPECT_NE(html.find("aria-label='val_mse per epoch (mean \u00b1 std over seeds)"),
+            std::string::npos);
+  EXPECT_NE(html.find("aria-label='final val_mse against width (mean \u00b1 std)"),
+            std::string::npos);
+  EXPECT_EQ(count(html, "class='band'"), 2u);
+  EXPECT_NE(html.find(">val_mse mean \u00b1 std</th>"), std::string::npos);
+  EXPECT_NE(html.find("0.1500 \u00b1 0.0707"), std::string::npos);  // width=16: 0.1, 0.2
+  // The index names the best group by the sweep's metric, lower first.
+  const std::string index = render_report(out);
+  EXPECT_NE(index.find("val_mse width=16: 0.1500 \u00b1 0.0707"), std::string::npos) << index;
 }
 
 TEST(RenderReport, NeitherRunNorSweepIsAnError) {

@@ -13,6 +13,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "experiment/metrics.h"
 #include "mltrain/canonical_json.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
@@ -73,12 +74,25 @@ json stats(const std::vector<double>& xs) {
   double var = 0;
   for (double x : xs) var += (x - mean) * (x - mean);
   double sd = xs.size() > 1 ? std::sqrt(var / static_cast<double>(xs.size() - 1)) : 0.0;
-  return {{"mean", mean}, {"std", sd}};
+  return {{"mean", mean}, {"std", sd}, {"n", static_cast<std::int64_t>(xs.size())}};
 }
 
 std::string pm(const json& s) {
-  if (s.is_null()) return "-";
-  return fixed_decimals(s["mean"].get<double>()) + " +- " + fixed_decimals(s["std"].get<double>());
+  if (!s.is_object()) return "-";
+  return metric_pm(s["mean"].get<double>(), s["std"].get<double>());
+}
+
+// Metric columns of the sweep's text tables.
+constexpr std::size_t kTextMetrics = 4;
+
+// The metrics of runs (sweep rows), directions included.
+MetricColumns sweep_metrics(const json& runs) {
+  MetricColumns c;
+  for (const auto& r : runs) {
+    c.add(row_metrics(r),
+          r.is_object() && r.contains(kMetricDirections) ? r[kMetricDirections] : json());
+  }
+  return c;
 }
 
 }  // namespace
@@ -93,26 +107,38 @@ json sweep_groups(const json& runs) {
     }
     groups[group].push_back(i);
   }
+  const MetricColumns columns = sweep_metrics(runs);
   json out = json::array();
   for (const auto& g : groups) {
     json entry = {{"group", g.first.empty() ? "(all)" : g.first}, {"runs", json::array()}};
     std::map<std::string, std::vector<double>> values;
+    std::int64_t completed = 0;
     for (std::size_t i : g.second) {
       const json& r = runs[i];
       entry["runs"].push_back(r.value("run_id", ""));
       if (r.value("status", "") != "completed") continue;
-      for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) {
-        if (r.contains(k) && r[k].is_number()) values[k].push_back(r[k].get<double>());
+      ++completed;
+      const json m = row_metrics(r);
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        if (it.value().is_number()) values[it.key()].push_back(it.value().get<double>());
       }
     }
-    entry["n"] = static_cast<std::int64_t>(values["val_acc"].size());
-    for (const char* k : {"val_acc", "val_f1", "test_acc", "test_f1"}) entry[k] = stats(values[k]);
+    entry["n"] = completed;
+    json metrics = json::object();
+    for (const auto& name : columns.names()) {
+      if (values.count(name)) metrics[name] = stats(values[name]);
+    }
+    put_metrics(metrics, nullptr, &entry);
     out.push_back(entry);
   }
   return out;
 }
 
 std::string format_sweep(const json& runs, const json& groups) {
+  const MetricColumns columns = sweep_metrics(runs);
+  std::vector<std::string> shown = columns.names();
+  const std::size_t hidden = shown.size() > kTextMetrics ? shown.size() - kTextMetrics : 0;
+  if (hidden) shown.resize(kTextMetrics);
   // Columns as wide as their longest entry, so long override lists and
   // group names never run into the numbers.
   std::vector<std::string> ovs;
@@ -131,20 +157,66 @@ std::string format_sweep(const json& runs, const json& groups) {
   o << std::left;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const json& r = runs[i];
+    std::string result;
+    if (r["status"] == "completed") {
+      const json m = row_metrics(r);
+      for (const auto& k : shown) {
+        result += (result.empty() ? "" : "  ") + k + " " + metric_text(m.value(k, json()));
+      }
+      if (result.empty()) result = "completed (no metrics recorded)";
+    } else {
+      result = "FAILED (see " + r.value("log", std::string("its log")) + ")";
+    }
     o << "  " << r["run_id"].get<std::string>() << "  " << std::setw(static_cast<int>(ov_width + 2))
-      << ovs[i]
-      << (r["status"] == "completed" ? "val_acc " + fixed_or_dash(r["val_acc"])
-                                     : "FAILED (see " + r["log"].get<std::string>() + ")")
-      << "\n";
+      << ovs[i] << result << "\n";
   }
   const int gw = static_cast<int>(group_width + 2);
-  o << std::setw(gw) << "group" << std::setw(4) << "n" << std::setw(20) << "val_acc"
-    << std::setw(20) << "val_f1"
-    << "test_acc\n";
+  std::vector<int> widths;
+  for (const auto& k : shown)
+    widths.push_back(static_cast<int>(std::max<std::size_t>(20, k.size() + 2)));
+  std::string header;
+  {
+    std::ostringstream h;
+    h << std::left << std::setw(gw) << "group" << std::setw(4) << "n";
+    for (std::size_t k = 0; k < shown.size(); ++k) h << std::setw(widths[k]) << shown[k];
+    header = h.str();
+  }
+  o << header.substr(0, header.find_last_not_of(' ') + 1) << "\n";
   for (const auto& g : groups) {
-    o << std::setw(gw) << g["group"].get<std::string>() << std::setw(4)
-      << g["n"].get<std::int64_t>() << std::setw(20) << pm(g["val_acc"]) << std::setw(20)
-      << pm(g["val_f1"]) << pm(g["test_acc"]) << "\n";
+    std::ostringstream line;
+    line << std::left << std::setw(gw) << g["group"].get<std::string>() << std::setw(4)
+         << g["n"].get<std::int64_t>();
+    const json m = row_metrics(g);
+    for (std::size_t k = 0; k < shown.size(); ++k) {
+      line << std::setw(widths[k]) << pm(m.value(shown[k], json()));
+    }
+    const std::string l = line.str();
+    o << l.substr(0, l.find_last_not_of(' ') + 1) << "\n";
+  }
+  if (hidden) {
+    o << hidden << " more metric" << (hidden == 1 ? "" : "s")
+      << " aggregated in sweep.json (--json shows them)\n";
+  }
+  // The best group by the headline metric, when there is a choice.
+  if (!columns.empty() && groups.size() > 1) {
+    const std::string& k = columns.names()[0];
+    const bool lower = columns.lower_is_better(k);
+    std::string best;
+    json best_stats;
+    for (const auto& g : groups) {
+      const json s = row_metrics(g).value(k, json());
+      if (!s.is_object()) continue;
+      const double v = s["mean"].get<double>();
+      if (best.empty() ||
+          (lower ? v < best_stats["mean"].get<double>() : v > best_stats["mean"].get<double>())) {
+        best = g["group"].get<std::string>();
+        best_stats = s;
+      }
+    }
+    if (!best.empty()) {
+      o << "best by " << k << " (" << (lower ? "lower" : "higher") << " is better): " << best
+        << "  " << pm(best_stats) << "\n";
+    }
   }
   return o.str();
 }
@@ -313,13 +385,10 @@ SweepResult sweep(const Config& cfg, const SweepOptions& opt) {
                 {"exit_code", results[i].exit_code},
                 {"log", specs[i].log_path}};
     if (path_exists(summary_path)) {
-      const json s = read_summary_file(summary_path);
+      const RunRecord r = load_run(dir, RunParts::kBrief);
       row["status"] = "completed";
-      row["state_hash"] = json_at(s, "state_hash");
-      row["val_acc"] = json_at(s, "val.acc");
-      row["val_f1"] = json_at(s, "val.f1");
-      row["test_acc"] = json_at(s, "test.acc");
-      row["test_f1"] = json_at(s, "test.f1");
+      row["state_hash"] = r.state_hash();
+      put_metrics(run_metrics(r), declared_directions(r), &row);
     } else {
       row["status"] = "failed";
       res.all_completed = false;

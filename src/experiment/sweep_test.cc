@@ -50,6 +50,44 @@ TEST(SweepGroups, OnlySeedsMakeOneGroup) {
   EXPECT_TRUE(none[0]["val_acc"].is_null());
 }
 
+// A sweep row as sweep() writes it: the run's metrics under "metrics".
+json user_row(const std::vector<std::string>& overrides, const std::string& status,
+              const json& metrics) {
+  return {{"overrides", overrides},
+          {"run_id", overrides.back()},
+          {"status", status},
+          {"metrics", metrics},
+          {"log", "x.log"}};
+}
+
+TEST(SweepGroups, AggregatesWhateverMetricsTheRunsRecorded) {
+  json runs = json::array(
+      {user_row({"seed=1", "width=16"}, "completed", {{"val_mse", 0.2}, {"val_r2", 0.8}}),
+       user_row({"seed=2", "width=16"}, "completed", {{"val_mse", 0.4}}),
+       user_row({"seed=1", "width=32"}, "completed", {{"val_mse", 0.1}, {"val_r2", 0.9}}),
+       user_row({"seed=2", "width=32"}, "failed", json::object())});
+  json g = sweep_groups(runs);
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0]["group"], "width=16");
+  EXPECT_EQ(g[0]["n"], 2);
+  EXPECT_NEAR(g[0]["metrics"]["val_mse"]["mean"].get<double>(), 0.3, 1e-12);
+  EXPECT_NEAR(g[0]["metrics"]["val_mse"]["std"].get<double>(), std::sqrt(0.02), 1e-12);
+  EXPECT_EQ(g[0]["metrics"]["val_r2"]["n"], 1);  // one run of two recorded it
+  EXPECT_EQ(g[0]["val_mse"], g[0]["metrics"]["val_mse"]);
+  EXPECT_EQ(g[1]["n"], 1);
+  EXPECT_EQ(g[1]["metrics"]["val_mse"]["std"].get<double>(), 0.0);
+  EXPECT_FALSE(g[1]["metrics"].contains("val_acc"));
+
+  const std::string text = format_sweep(runs, g);
+  EXPECT_NE(text.find("val_mse 0.2000  val_r2 0.8000"), std::string::npos) << text;
+  EXPECT_NE(text.find("FAILED (see x.log)"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.3000 +- 0.1414"), std::string::npos) << text;
+  // Lower is better for an error, so the best group has the lowest mean.
+  EXPECT_NE(text.find("best by val_mse (lower is better): width=32  0.1000 +- 0.0000"),
+            std::string::npos)
+      << text;
+}
+
 std::string sweep_error(const std::vector<std::string>& grid, const std::string& out) {
   Config cfg;
   cfg.runtime.output_dir = out;

@@ -129,7 +129,7 @@ Cause attempt_cause(const Attempt& a, const Localised& l, const RunRecord& refer
                                {"a", json_at(reference.run, "runtime." + key)},
                                {"b", a.variation.substr(eq + 1)}});
   }
-  return likely_cause(diff, reference.config, l.where);
+  return likely_cause(diff, reference.config, l);
 }
 
 // verify.json in the verify directory, and verifications/verify.json in each
@@ -271,6 +271,36 @@ VerifyResult run_attempts(const std::string& dir, const std::string& title,
   return res;
 }
 
+// "runtime.KEY=V1,V2,..." for a command, whose keys verify cannot know:
+// checked for shape only (the program rejects a key or value it does not
+// have, and verify reports that run's failure).
+KeyValues parse_runtime_values(const std::string& spec) {
+  const std::string where = "--vary '" + spec + "'";
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) fail_usage(where + ": expected runtime.KEY=V1,V2,...");
+  KeyValues kv{spec.substr(0, eq), {}};
+  if (kv.key.rfind("runtime.", 0) != 0 || kv.key.size() == 8) {
+    fail_usage(where +
+               ": only runtime.* keys can be varied (other keys are part of the run identity "
+               "and are expected to change results)");
+  }
+  std::string rest = spec.substr(eq + 1);
+  std::size_t pos = 0;
+  while (true) {
+    const auto comma = rest.find(',', pos);
+    const std::string v =
+        rest.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (v.empty()) {
+      fail_usage(where + ": empty value at position " + std::to_string(kv.values.size() + 1) +
+                 " (expected runtime.KEY=V1,V2,... with no empty entries)");
+    }
+    kv.values.push_back(v);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return kv;
+}
+
 std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv,
                              const std::string& perturb) {
   if (n < 1) fail_usage("--repeats: expected at least 1");
@@ -284,6 +314,42 @@ std::vector<Attempt> repeats(int n, const std::vector<std::string>& argv,
         "perturbed after step " + std::to_string(out.back().control.perturb_step) + " (self-test)";
   }
   return out;
+}
+
+// Records what verify found in every run directly under output_dir whose
+// config.json holds the same bytes as the reference attempt's (the run of
+// this identity, <output_dir>/<run_id>/, or one trained there under another
+// name), as verifications/<name>.json: `runs` and `report` show it. Says
+// where on `out`.
+std::vector<std::string> record_in_runs_of_identity(const std::string& output_dir,
+                                                    const std::string& reference_dir,
+                                                    const std::string& name,
+                                                    const VerifyResult& res, std::ostream* out) {
+  std::vector<std::string> recorded;
+  const std::string reference_config = join_path(reference_dir, layout::kConfig);
+  if (!path_exists(reference_config)) return recorded;
+  const std::string identity = read_file(reference_config);
+  for (const auto& child : list_dir(output_dir)) {
+    const std::string dir = join_path(output_dir, child);
+    if (child[0] == '.' || !is_run_dir(dir)) continue;
+    try {
+      if (read_file(join_path(dir, layout::kConfig)) != identity) continue;
+      record_verification(dir, name, res.record);
+      recorded.push_back(dir);
+    } catch (const Error&) {
+      continue;  // unreadable: not the run of this identity as far as verify can tell
+    }
+  }
+  if (out) {
+    for (const auto& d : recorded) *out << "verdict recorded in " << d << "\n";
+    if (recorded.empty()) {
+      *out << "no run of this identity under " << output_dir << " (e.g. "
+           << join_path(output_dir, sha1_hex(identity).substr(0, 8))
+           << "/) to record the verdict in; the attempts hold it\n";
+    }
+    *out << std::flush;
+  }
+  return recorded;
 }
 
 void add_interrupt(std::int64_t at, const std::vector<std::string>& argv, RunControl c,
@@ -377,22 +443,15 @@ VerifyResult verify(const Config& cfg, const VerifyOptions& opt) {
   }
   VerifyResult res = run_attempts(dir, run_id, attempts, opt.interrupt_at, opt.out);
   // The run of this identity, if there is one, learns what verify found:
-  // `report` shows it next to the run's result.
-  const std::string canonical = join_path(cfg.runtime.output_dir, run_id);
-  if (is_run_dir(canonical) && read_file(join_path(canonical, layout::kConfig)) ==
-                                   read_file(join_path(join_path(dir, "r1"), layout::kConfig))) {
-    record_verification(canonical, "verify-" + dir.substr(dir.rfind('/') + 1), res.record);
-  }
+  // `runs` and `report` show it next to the run's result.
+  res.recorded_in =
+      record_in_runs_of_identity(cfg.runtime.output_dir, join_path(dir, attempts[0].name),
+                                 "verify-" + dir.substr(dir.rfind('/') + 1), res, opt.out);
   return res;
 }
 
 VerifyResult verify_command(const std::vector<std::string>& command, const VerifyOptions& opt) {
   if (command.empty()) fail_usage("verify --: no command given");
-  if (!opt.vary.empty()) {
-    fail_usage(
-        "--vary sets ml-train's own runtime.* keys; with a command, vary its arguments "
-        "yourself");
-  }
   bool has_dir = false;
   for (const auto& a : command)
     has_dir = has_dir || a.find(kRunDirPlaceholder) != std::string::npos;
@@ -405,6 +464,17 @@ VerifyResult verify_command(const std::vector<std::string>& command, const Verif
     fail_usage("verify -- " + command[0] + ": not found or not executable");
   }
   std::vector<Attempt> attempts = repeats(opt.repeats, command, opt.perturb);
+  // A variation is one more argument, KEY=VALUE, for the program's own
+  // config to apply (ConfigSpec::parse does; later arguments win).
+  for (const auto& v : opt.vary) {
+    const KeyValues kv = parse_runtime_values(v);
+    for (const auto& value : kv.values) {
+      std::vector<std::string> argv = command;
+      argv.push_back(kv.key + "=" + value);
+      attempts.push_back(
+          {"v" + std::to_string(attempts.size() + 1), kv.key + "=" + value, argv, {}, false});
+    }
+  }
   add_interrupt(opt.interrupt_at, command, {}, &attempts);
 
   std::string joined;
@@ -412,7 +482,13 @@ VerifyResult verify_command(const std::vector<std::string>& command, const Verif
   const std::string id = "cmd-" + sha1_hex(joined).substr(0, 8);
   const std::string out_dir = opt.output_dir.empty() ? "runs" : opt.output_dir;
   const std::string dir = claim_numbered_dir(join_path(join_path(out_dir, layout::kVerifyDir), id));
-  return run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
+  VerifyResult res = run_attempts(dir, id, attempts, opt.interrupt_at, opt.out);
+  // As for a config: the program's run of this identity under the output
+  // directory learns the verdict (verify-cmd-<hash>-<n>, one per verify).
+  res.recorded_in = record_in_runs_of_identity(
+      out_dir, join_path(dir, attempts[0].name),
+      "verify-" + id + "-" + dir.substr(dir.rfind('/') + 1), res, opt.out);
+  return res;
 }
 
 }  // namespace mltrain

@@ -1,6 +1,8 @@
 #include "mltrain/records.h"
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <initializer_list>
 
 #include "core/fs.h"
@@ -263,6 +265,36 @@ void write_named_record(const std::string& run_dir, const char* sub, const char*
   write_json_atomic(join_path(dir, name + ".json"), record);
 }
 
+// The last complete line of metrics.jsonl when it reads as a metrics line,
+// else null. Reads the file's tail only, so that an index of thousands of
+// runs does not read every epoch of every run.
+json read_last_metrics_line(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return nullptr;
+  const std::streamoff size = in.tellg();
+  for (std::streamoff window = 4096;; window *= 4) {
+    const std::streamoff start = std::max<std::streamoff>(0, size - window);
+    std::string buf(static_cast<std::size_t>(size - start), '\0');
+    in.seekg(start);
+    if (!in.read(&buf[0], static_cast<std::streamsize>(buf.size()))) return nullptr;
+    const std::size_t end = buf.rfind('\n');  // what follows it is a torn line
+    if (end == std::string::npos && start == 0) return nullptr;
+    const std::size_t nl =
+        end == std::string::npos || end == 0 ? std::string::npos : buf.rfind('\n', end - 1);
+    if (end == std::string::npos || (nl == std::string::npos && start > 0)) continue;
+    const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    try {
+      json line = parse_json(buf.substr(begin, end - begin), path);
+      Fields f(line, path);
+      f.integer("epoch", 0);
+      f.integer("step", 0);
+      return line;
+    } catch (const Error&) {
+      return nullptr;
+    }
+  }
+}
+
 }  // namespace
 
 RunRecord load_run(const std::string& dir, RunParts parts) {
@@ -277,6 +309,8 @@ RunRecord load_run(const std::string& dir, RunParts parts) {
   r.summary = read_if_exists(join_path(dir, layout::kSummary), read_summary_file);
   r.verifications = read_named_records(dir, layout::kVerifications);
   if (parts == RunParts::kBrief) {
+    const json last = read_last_metrics_line(join_path(dir, layout::kMetrics));
+    if (!last.is_null()) r.metrics.push_back(last);
     r.evaluations = json::object();
     return r;
   }

@@ -108,6 +108,31 @@ TEST(LoadRun, ValidatesEveryRecordItReads) {
   }
 }
 
+TEST(LoadRun, ABriefReadHoldsOnlyTheLastWholeMetricsLine) {
+  const std::string dir = run_dir();
+  std::string lines;
+  for (int e = 1; e <= 300; ++e) {  // the last one longer than a first read of the tail
+    lines += "{\"epoch\": " + std::to_string(e) + ", \"val_mse\": " + std::to_string(e) +
+             ".5, \"note\": \"" + std::string(e == 300 ? 9000 : 40, 'x') + "\"}\n";
+  }
+  write_file_atomic(dir + "/metrics.jsonl", lines + "{\"epoch\": 301, \"val_m");  // torn
+  RunRecord r = load_run(dir, RunParts::kBrief);
+  ASSERT_EQ(r.metrics.size(), 1u);
+  EXPECT_EQ(r.metrics[0]["epoch"], 300);
+  EXPECT_EQ(r.metrics[0]["val_mse"], 300.5);
+  EXPECT_EQ(load_run(dir).metrics.size(), 300u);
+  // One line without a newline is torn: nothing.
+  write_file_atomic(dir + "/metrics.jsonl", "{\"epoch\": 1}");
+  EXPECT_TRUE(load_run(dir, RunParts::kBrief).metrics.empty());
+  // A damaged last line leaves the brief read without it; the full read says
+  // what is wrong.
+  write_file_atomic(dir + "/metrics.jsonl", "{\"epoch\": 1}\n{\"epoch\": \"x\"}\n");
+  EXPECT_TRUE(load_run(dir, RunParts::kBrief).metrics.empty());
+  EXPECT_THROW(load_run(dir), Error);
+  write_file_atomic(dir + "/metrics.jsonl", "{\"epoch\": 1, \"val_mse\": 0.25}\n");
+  EXPECT_EQ(load_run(dir, RunParts::kBrief).metrics.at(0)["val_mse"], 0.25);
+}
+
 TEST(JsonAt, FollowsDottedPathsAndNeverThrows) {
   json j = {{"model", {{"arch", "cnn"}}}, {"seed", 3}, {"list", {1, 2}}};
   EXPECT_EQ(json_at(j, "model.arch"), "cnn");

@@ -126,6 +126,44 @@ assert re.search(r'data-shown="3 of 3"', d), "filter"
 print("sort and filter ok")
 PY
 
+# Metrics are the runs' own: an output directory with two runs of a loop
+# that records val_mse (written here as a user program's Run would) and one
+# classifier run. The index has a val_mse column whose header says lower is
+# better, and one click sorts it ascending, the run without it last.
+mkdir -p "$WORK/mixed"
+cp -r "$WORK/runs/$run_id" "$WORK/mixed/"
+"$PYTHON" - "$WORK/mixed" <<'PY'
+import hashlib, json, os, sys
+for seed, mse in ((1, 0.5), (2, 0.0123)):
+    config = json.dumps({"seed": seed, "task": "regression"}, sort_keys=True, separators=(",", ":"))
+    d = os.path.join(sys.argv[1], hashlib.sha1(config.encode()).hexdigest()[:8])
+    os.makedirs(d)
+    open(os.path.join(d, "config.json"), "w").write(config)
+    json.dump({"status": "completed"}, open(os.path.join(d, "run.json"), "w"))
+    json.dump({"val_mse": mse, "steps": 8, "state_sha256": "%064x" % seed,
+               "state_hash": "%016x" % seed}, open(os.path.join(d, "summary.json"), "w"))
+    open(os.path.join(d, "metrics.jsonl"), "w").write(
+        json.dumps({"epoch": 1, "step": 8, "val_mse": mse, "train_loss": 2 * mse}) + "\n")
+PY
+expect_rc 0 "$ML_TRAIN" report "$WORK/mixed" -o mixed.html
+sed 's#</body>#<script>\
+var th=[].slice.call(document.querySelectorAll("table.index th")).filter(function(h){return h.textContent=="val_mse"})[0];\
+th.click();\
+var v=[].map.call(document.querySelectorAll("table.index tbody tr"),function(r){return r.cells[th.cellIndex].textContent});\
+document.body.setAttribute("data-mse",JSON.stringify(v));\
+document.body.setAttribute("data-mse-title",th.title);\
+</script></body>#' mixed.html >mixed_check.html
+dom "$WORK/mixed_check.html" mixed_check.dom
+"$PYTHON" - mixed_check.dom <<'PY'
+import json, re, sys
+d = open(sys.argv[1]).read()
+v = json.loads(re.search(r'data-mse="([^"]*)"', d).group(1).replace("&quot;", '"'))
+assert v == ["0.01230", "0.5000", "-"], v
+assert re.search(r'data-mse-title="lower is better \(from the name\)"', d), "direction tooltip"
+assert re.search(r"<th[^>]*>val_acc</th>", d), "the classifier's metrics are columns too"
+print("user metric column ok")
+PY
+
 shot "$WORK/run.html" run 1500
 shot "$WORK/sweep.html" sweep 1250
 shot "$WORK/compare.html" compare 1250

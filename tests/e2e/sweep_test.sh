@@ -53,6 +53,30 @@ print("runs --csv ok")
 PY
 expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where model.arc=bow
 grep -q "did you mean 'model.arch'" err.txt || fail "runs --where typo"
+# Metrics: whatever the runs recorded (the built-in trainer's nested summary
+# flattened, train_loss from metrics.jsonl), thresholds, lower-is-better
+# sorting, and every metric aggregated by the sweep.
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where training.lr=0.01 --where 'val_loss<100' --sort val_loss --json
+"$PYTHON" - out.txt "$sweep_dir/sweep.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert len(rows) == 3, rows
+loss = [r["metrics"]["val_loss"] for r in rows]
+assert loss == sorted(loss), loss  # lower is better: ascending
+m = rows[0]["metrics"]
+assert {"val_acc", "val_f1", "val_loss", "test_acc", "test_f1", "test_loss", "train_loss"} <= set(m), m
+assert not {"val_n", "steps", "data_seconds", "lr"} & set(m), m
+s = json.load(open(sys.argv[2]))
+for g in s["groups"]:
+    assert g["metrics"]["train_loss"]["n"] == 3 and "std" in g["metrics"]["test_loss"], g
+print("runs metrics ok")
+PY
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where 'val_acc>2'
+grep -q "^0 runs$" out.txt || { cat out.txt; fail "a metric threshold nobody meets"; }
+expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --where 'val_acc>high'
+grep -q "expected a number after '>'" err.txt || fail "runs --where with a bad number"
+expect_rc 2 "$ML_TRAIN" runs --output-dir "$WORK/runs" --sort val_mse
+grep -q "no run records the metric 'val_mse'" err.txt || fail "runs --sort of a metric nobody recorded"
 echo "runs e2e ok"
 
 # report: self-contained HTML for a run and for the sweep.

@@ -59,13 +59,22 @@ expect_rc 2 "$ML_TRAIN" verify -c small.yaml --perturb fc2.weight
 grep -q "expected STEP:TENSOR" err.txt || fail "bad --perturb"
 
 # verify -- COMMAND: any program that writes its run into {run_dir}; here the
-# built-in trainer itself, started as a plain command.
+# built-in trainer itself, started as a plain command. Like a config's
+# verify, it records the verdict in the run of that identity under the
+# output directory, which `runs` then shows verified.
+expect_rc 0 "$ML_TRAIN" -c small.yaml runtime.output_dir="$WORK/cmdruns"
+cmd_run=$(ls -d "$WORK"/cmdruns/*/config.json | xargs dirname)
 expect_rc 0 "$ML_TRAIN" verify --repeats 2 --interrupt-at 5 --output-dir "$WORK/cmdruns" -- \
   "$ML_TRAIN" train -c small.yaml --run-dir "{run_dir}" runtime.progress=false
 cat out.txt
 grep -q "all 3 runs identical" out.txt || fail "verify -- COMMAND"
 grep -q "SIGKILL at step 5, resumed from 4 .* identical" out.txt || fail "verify -- COMMAND interrupt"
 ls -d "$WORK"/cmdruns/verify/cmd-*/1/r2 >/dev/null || fail "command attempts not under --output-dir"
+grep -q "^verdict recorded in $cmd_run\$" out.txt || fail "verify -- COMMAND did not record in $cmd_run"
+ls "$cmd_run"/verifications/verify-cmd-*-1.json >/dev/null || fail "no verifications/ record"
+expect_rc 0 "$ML_TRAIN" runs --output-dir "$WORK/cmdruns"
+grep "^$(basename "$cmd_run") " out.txt | grep -q "verified 3×, resume-checked" ||
+  { cat out.txt; fail "runs does not show the command-verified run"; }
 expect_rc 1 "$ML_TRAIN" verify --repeats 2 --perturb 6:fc1.bias --output-dir "$WORK/cmdruns" -- \
   "$ML_TRAIN" train -c small.yaml --run-dir "{run_dir}" runtime.progress=false
 grep -q "first divergence: step 6, tensor fc1.bias (param)" out.txt || { cat out.txt; fail "command localisation"; }
