@@ -70,46 +70,15 @@ expect_rc 1 "$installed" verify --repeats 2 --output-dir "$WORK/v" -- "$WORK/loo
 cat out.txt
 grep -q "first divergence: step 4, tensor embed.weight (grad)" out.txt || fail "nondeterminism not located"
 
-# A loop that is not a classifier (examples/regression_loop): val_mse is a
-# metric like any other. `verify --` records its verdict in the program's run
-# of that identity, and `runs` sorts by val_mse (lower is better) and shows
-# the run verified.
-cmake -S "$SOURCE_DIR/examples/regression_loop" -B reg_loop -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >>cmake.log
-cmake --build reg_loop >>cmake.log
-reg_loop/regression_loop "$WORK/reg" >reg.txt
-reg_dir=$(run_dir_of reg.txt)
-reg_id=$(basename "$reg_dir")
-[ -s "$reg_dir/summary.json" ] || fail "regression_loop wrote no run under $WORK/reg"
-for seed in 6 7; do reg_loop/regression_loop --seed $seed "$WORK/reg" >/dev/null; done
-expect_rc 0 "$installed" verify --repeats 2 --interrupt-at 5 --output-dir "$WORK/reg" -- \
-  "$WORK/reg_loop/regression_loop" --run-dir "{run_dir}"
-cat out.txt
-grep -q "all 3 runs identical" out.txt || fail "verify of regression_loop"
-grep -q "^verdict recorded in $reg_dir\$" out.txt || fail "verify -- did not record its verdict in $reg_dir"
-[ "$(ls "$WORK"/reg/verify/cmd-*/1/r1/verifications/)" = verify.json ] || fail "no verdict in an attempt"
-expect_rc 0 "$installed" runs --output-dir "$WORK/reg" --sort val_mse
-cat out.txt
-head -1 out.txt | grep -q "val_mse" || fail "runs has no val_mse column"
-grep "^$reg_id " out.txt | grep -q "verified 3×, resume-checked" || fail "runs does not show $reg_id verified"
-grep -q "^3 runs$" out.txt || fail "runs does not list the 3 regression runs"
-expect_rc 0 "$installed" runs --output-dir "$WORK/reg" --sort val_mse --json
-"$PYTHON" - out.txt "$reg_id" <<'PY'
-import json, sys
-rows = json.load(open(sys.argv[1]))
-mse = [r["metrics"]["val_mse"] for r in rows]
-assert len(mse) == 3 and mse == sorted(mse), mse  # lower is better: ascending
-assert all("val_acc" not in r["metrics"] and "val_r2" in r["metrics"] for r in rows), rows
-v = {r["run_id"]: r["verification"] for r in rows}
-assert v[sys.argv[2]] == "verified 3\u00d7, resume-checked", v
-assert sorted(v.values()).count("never verified") == 2, v
-PY
-best=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metrics"]["val_mse"])' out.txt)
-expect_rc 0 "$installed" runs --output-dir "$WORK/reg" --where "val_mse<=$best"
-grep -q "^1 run$" out.txt || { cat out.txt; fail "runs --where val_mse<=best"; }
-expect_rc 2 "$installed" runs --output-dir "$WORK/reg" --sort val_acc
-grep -q "no run records the metric 'val_acc'" err.txt || fail "runs --sort of a metric nobody recorded"
-[ "$(wc -l <err.txt)" -eq 1 ] || fail "more than one error line"
-expect_rc 0 "$installed" report "$WORK/reg" -o reg_index.html
-grep -q "'>val_mse</th>" reg_index.html || fail "index has no val_mse column"
-grep -q "verified 3×, resume-checked" reg_index.html || fail "index does not show the verification"
+# A data-parallel loop of the user's own (examples/dist_loop), built against
+# the installed package with its precompiled headers: two ranks give the
+# bits of one process; the index page of its runs shows its metric.
+cmake -S "$SOURCE_DIR/examples/dist_loop" -B dist -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >>cmake.log
+cmake --build dist >>cmake.log
+dist/dist_loop "$WORK/dl/one" >one.txt 2>&1 || { cat one.txt; fail "dist_loop, one process"; }
+dist/dist_loop "$WORK/dl/two" runtime.nproc=2 >two.txt 2>&1 || { cat two.txt; fail "dist_loop, two ranks"; }
+[ "$(tail -1 one.txt)" = "$(tail -1 two.txt)" ] || fail "dist_loop: $(tail -1 one.txt) vs $(tail -1 two.txt)"
+grep -q '"world": 2' "$WORK/dl/two/run.json" || fail "dist_loop's run.json records no ranks"
+expect_rc 0 "$installed" report "$WORK/dl" -o dl_index.html
+grep -q "'>val_acc</th>" dl_index.html || fail "index has no val_acc column"
 echo "install e2e ok"

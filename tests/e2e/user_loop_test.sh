@@ -34,6 +34,31 @@ grep "verified" runs.txt | grep -qv "never verified" || fail "runs does not show
 [ "$(tail -1 train.txt)" = "state_sha256 $("$PYTHON" -c 'import json,glob,sys; print(json.load(open(glob.glob(sys.argv[1] + "/*/summary.json")[0]))["state_sha256"])' "$WORK/runs")" ] \
   || fail "printed and recorded hashes differ"
 
+# Two more seeds: `runs` sorts by the loop's own metric (lower is better),
+# filters on it, and refuses a metric no run recorded.
+for seed in 6 7; do
+  "$LOOP" --seed $seed training.epochs=2 runtime.output_dir="$WORK/runs" >/dev/null 2>&1 || fail "seed $seed"
+done
+id=$(basename "$(dirname "$(ls "$WORK"/runs/*/verifications/verify-cmd-*.json | head -1)")")
+"$ML_TRAIN" runs --output-dir "$WORK/runs" --sort val_mse --json >runs.json 2>err.txt || { cat err.txt; fail "runs --json"; }
+"$PYTHON" - runs.json "$id" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+mse = [r["metrics"]["val_mse"] for r in rows]
+assert len(mse) == 3 and mse == sorted(mse), mse  # lower is better: ascending
+assert all("val_acc" not in r["metrics"] and "train_mse" in r["metrics"] for r in rows), rows
+v = {r["run_id"]: r["verification"] for r in rows}
+assert v[sys.argv[2]].startswith("verified"), v
+assert sorted(v.values()).count("never verified") == 2, v
+PY
+best=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["metrics"]["val_mse"])' runs.json)
+"$ML_TRAIN" runs --output-dir "$WORK/runs" --where "val_mse<=$best" >o.txt 2>&1 || { cat o.txt; fail "--where"; }
+grep -q "^1 run$" o.txt || { cat o.txt; fail "runs --where val_mse<=best"; }
+set +e
+"$ML_TRAIN" runs --output-dir "$WORK/runs" --sort val_acc >o.txt 2>err.txt; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q "no run records the metric 'val_acc'" err.txt || { cat err.txt; fail "--sort val_acc"; }
+
 # Two ranks started with exactly torchrun's environment = one process.
 port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pids=()
