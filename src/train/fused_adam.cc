@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "repro/torch_compat.h"
+
 namespace mltrain {
 namespace {
 
@@ -86,7 +88,7 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       TORCH_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous() && p.is_cpu(),
                   "FusedAdam: expected contiguous float32 CPU parameters");
       torch::Tensor grad = p.grad().contiguous();
-      auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      const auto key = optimizer_state_key<std::decay_t<decltype(state_)>>(p);
       auto it = state_.find(key);
       if (it == state_.end()) {
         auto s = std::make_unique<torch::optim::AdamParamState>();
