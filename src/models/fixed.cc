@@ -119,12 +119,24 @@ class Conv1dFixed : public torch::autograd::Function<Conv1dFixed> {
 
 torch::Tensor conv1d_fixed(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias) {
+  if (!x.device().is_cpu()) return conv1d_native(x, weight, bias);
   return Conv1dFixed::apply(x, weight, bias);
 }
 
 torch::Tensor layer_norm_fixed(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, double eps) {
+  if (!x.device().is_cpu()) return layer_norm_native(x, weight, bias, eps);
   return LayerNormFixed::apply(x, weight, bias, eps);
+}
+
+torch::Tensor conv1d_native(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias) {
+  return at::conv1d(x, weight, bias, {1}, {(weight.size(2) - 1) / 2});
+}
+
+torch::Tensor layer_norm_native(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
 }  // namespace mltrain
