@@ -191,26 +191,35 @@ TEST(FixedSplit, LayerNormAndConv1dMatchLibTorchAndIgnoreThreads) {
   torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({24}));
   torch::nn::Conv1d conv(torch::nn::Conv1dOptions(12, 10, 3).padding(1));
   torch::Tensor upc = torch::randn({5, 10, 700});
+  // 600 rows: a single chunk of the convolution's weight gradient.
+  torch::Tensor xs = torch::randn({2, 12, 300}), ups = torch::randn({2, 10, 300});
+  torch::nn::Conv1d conv2(torch::nn::Conv1dOptions(12, 10, 3).padding(1));
   enum Kind { kModule, kFixed, kNative };
   auto grads = [&](Kind kind) {
     torch::Tensor a = x.clone().requires_grad_(true), c = xc.clone().requires_grad_(true);
+    torch::Tensor cs = xs.clone().requires_grad_(true);
     ln->zero_grad();
     conv->zero_grad();
+    conv2->zero_grad();
     torch::Tensor y = kind == kFixed    ? layer_norm_fixed(a, ln->weight, ln->bias, 1e-5)
                       : kind == kNative ? layer_norm_native(a, ln->weight, ln->bias, 1e-5)
                                         : ln(a);
     torch::Tensor z = kind == kFixed    ? conv1d_fixed(c, conv->weight, conv->bias)
                       : kind == kNative ? conv1d_native(c, conv->weight, conv->bias)
                                         : conv(c);
-    ((y * up).sum() + (z * upc).sum()).backward();
+    torch::Tensor zs = kind == kFixed    ? conv1d_fixed(cs, conv2->weight, conv2->bias)
+                       : kind == kNative ? conv1d_native(cs, conv2->weight, conv2->bias)
+                                         : conv2(cs);
+    ((y * up).sum() + (z * upc).sum() + (zs * ups).sum()).backward();
     return std::vector<torch::Tensor>{
-        y.detach(), a.grad(), ln->weight.grad().clone(),   ln->bias.grad().clone(),
-        z.detach(), c.grad(), conv->weight.grad().clone(), conv->bias.grad().clone()};
+        y.detach(),  a.grad(),  ln->weight.grad().clone(),    ln->bias.grad().clone(),
+        z.detach(),  c.grad(),  conv->weight.grad().clone(),  conv->bias.grad().clone(),
+        zs.detach(), cs.grad(), conv2->weight.grad().clone(), conv2->bias.grad().clone()};
   };
   at::set_num_threads(1);
   const auto ref = grads(kModule);
   const auto one = grads(kFixed);
-  for (std::size_t i : {0u, 1u, 4u}) EXPECT_TRUE(torch::equal(one[i], ref[i])) << i;
+  for (std::size_t i : {0u, 1u, 4u, 8u}) EXPECT_TRUE(torch::equal(one[i], ref[i])) << i;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     EXPECT_TRUE(torch::allclose(one[i], ref[i], 1e-4, 1e-4)) << i;
   }
