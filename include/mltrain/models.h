@@ -36,10 +36,21 @@ struct DropoutContext {
   std::int64_t shard = 0;  // gradient shard of the step (training.grad_shards)
 };
 
-// Inverted dropout (x * mask / (1 - p)) with the mask from stream `key`.
-// x must be a contiguous CPU float tensor. Parallel over elements; each
-// element's draw depends only on (key, element index).
+// Inverted dropout (x * mask / (1 - p)) with the mask from stream `key`:
+// element e (in row-major order of x's sizes) is kept when its 32-bit draw
+// is >= p * 2^32. On the CPU a loop parallel over elements fills the mask; on
+// any other device stream_dropout_mask_tensor_ops builds it there. Either
+// way each element's draw depends only on (key, element index), so the mask
+// has the same bits on every device and for any thread count.
 torch::Tensor stream_dropout(const torch::Tensor& x, double p, std::uint64_t key);
+
+// The mask stream_dropout multiplies by (float, `sizes`, on `device`): 0 or
+// 1 / (1 - p) rounded to float, computed with LibTorch tensor ops (SplitMix64
+// in int64 arithmetic, which wraps like uint64, with logical right shifts
+// made from arithmetic ones by masking). What a GPU uses; it gives the CPU
+// loop's bits (StreamDropout.TensorOpsGiveTheLoopsMask).
+torch::Tensor stream_dropout_mask_tensor_ops(torch::IntArrayRef sizes, torch::Device device,
+                                             double p, std::uint64_t key);
 
 class StreamDropoutImpl : public torch::nn::Module {
  public:

@@ -1,7 +1,9 @@
 // Readers for JSONL, CSV and TSV text-classification files, plain or gzip:
 // the record stream (record_stream.h) and the parsers read_examples and
 // prepare_data share.
+#if MLTRAIN_HAVE_SIMDJSON
 #include <simdjson.h>
+#endif
 #include <zlib.h>
 
 #include <algorithm>
@@ -82,6 +84,7 @@ void read_lines(std::string_view text, std::int64_t first_line, TextFile* out) {
   }
 }
 
+#if MLTRAIN_HAVE_SIMDJSON
 // simdjson's value as a label (string, integer or boolean) or an id (string
 // or integer), as field_as_label / field_as_id make them from nlohmann's.
 // False for any other type: the caller then takes nlohmann's view.
@@ -104,6 +107,7 @@ bool simd_scalar(simdjson::dom::element v, bool booleans, std::string* out) {
       return false;
   }
 }
+#endif  // MLTRAIN_HAVE_SIMDJSON
 
 void read_jsonl(const std::string& path, std::string_view text, std::int64_t first_line,
                 const std::string& text_field, const std::string& label_field,
@@ -318,6 +322,7 @@ void parse_jsonl_row(const std::string& path, std::string_view row, std::int64_t
 // resolved differently, anything unusual): the caller then parses it with
 // nlohmann, the reference whose results and error messages the readers
 // define. On true, `ex` holds what the reference would give.
+#if MLTRAIN_HAVE_SIMDJSON
 bool parse_jsonl_row_fast(std::string_view row, const std::string& text_field,
                           const std::string& label_field, bool require_label, Example* ex) {
   thread_local simdjson::dom::parser parser;
@@ -361,6 +366,17 @@ bool parse_jsonl_row_fast(std::string_view row, const std::string& text_field,
   if (row.find("\\u") == std::string_view::npos) return true;
   return is_valid_utf8(ex->text) && is_valid_utf8(ex->label) && is_valid_utf8(ex->id);
 }
+
+bool jsonl_fast_path_built() { return true; }
+#else
+// Built without simdjson: every row goes to the reference.
+bool parse_jsonl_row_fast(std::string_view, const std::string&, const std::string&, bool,
+                          Example*) {
+  return false;
+}
+
+bool jsonl_fast_path_built() { return false; }
+#endif  // MLTRAIN_HAVE_SIMDJSON
 
 std::string resolve_format(const std::string& path, const std::string& format) {
   return resolve_format_impl(path, format);

@@ -100,9 +100,13 @@ void parse_jsonl_row(const std::string& path, std::string_view row, std::int64_t
                      const std::string& text_field, const std::string& label_field,
                      bool require_label, Example* ex);
 // The fast path (simdjson): true and the reference's result for a good row;
-// false for anything else (a bad row, or one it leaves to the reference).
+// false for anything else (a bad row, or one it leaves to the reference). In
+// a build without simdjson (MLTRAIN_SIMDJSON=OFF, or not found) it is always
+// false, so every row is parsed by the reference: the same rows, slower.
 bool parse_jsonl_row_fast(std::string_view row, const std::string& text_field,
                           const std::string& label_field, bool require_label, Example* ex);
+// Whether this build has the fast path (was built with simdjson).
+bool jsonl_fast_path_built();
 
 // The error for a file that gave no rows: an empty CSV/TSV has no header
 // (delim as format_delim gives it).

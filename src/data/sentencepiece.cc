@@ -35,7 +35,7 @@ struct Plugin {
   std::string error;  // why it could not be loaded
 };
 
-std::string exe_dir() {
+[[maybe_unused]] std::string exe_dir() {
   char buf[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return ".";
@@ -48,7 +48,12 @@ std::string exe_dir() {
 // the configured install directory, in the build tree this was built in.
 Plugin load() {
   Plugin p;
-#ifdef MLTRAIN_ASAN
+#if !MLTRAIN_HAVE_SENTENCEPIECE
+  p.error =
+      "this build has no SentencePiece (libsentencepiece was not found by pkg-config when "
+      "ml-train was configured, or MLTRAIN_SENTENCEPIECE=OFF); use tokenizer.kind=word or char";
+  return p;
+#elif defined(MLTRAIN_ASAN)
   p.error =
       "SentencePiece is not available in an AddressSanitizer build (its plugin needs "
       "RTLD_DEEPBIND, which ASan forbids)";
@@ -95,6 +100,14 @@ const Plugin& plugin() {
 }
 
 }  // namespace
+
+bool sentencepiece_built() {
+#if MLTRAIN_HAVE_SENTENCEPIECE
+  return true;
+#else
+  return false;
+#endif
+}
 
 SentencePiece::SentencePiece(const std::string& model) {
   std::string error;

@@ -10,6 +10,11 @@
 
 namespace mltrain {
 
+// Whether this build has SentencePiece (MLTRAIN_SENTENCEPIECE; without it,
+// every use below throws Error (exit 2) saying "this build has no
+// SentencePiece").
+bool sentencepiece_built();
+
 // A loaded SentencePiece model. Throws Error (exit 2) when the plugin cannot
 // be loaded or `model` is not a SentencePiece model.
 class SentencePiece {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "data/sentencepiece.h"
 #include "mltrain/data.h"
 #include "mltrain/error.h"
 #include "mltrain/rng.h"
@@ -86,6 +87,7 @@ std::vector<std::string> corpus() {
 // The pieces depend on the texts and settings only: not on the seed, not on
 // the thread count; so a trained model can be cached by (data, settings).
 TEST(SentencePiece, TrainingIsDeterministic) {
+  if (!sentencepiece_built()) GTEST_SKIP() << "this build has no SentencePiece";
   TokenizerConfig c;
   c.kind = "sentencepiece";
   c.vocab_size = 120;
@@ -114,12 +116,33 @@ TEST(SentencePiece, TrainingIsDeterministic) {
 }
 
 TEST(SentencePiece, ABadModelIsAnError) {
+  if (!sentencepiece_built()) GTEST_SKIP() << "this build has no SentencePiece";
   TokenizerConfig c;
   c.kind = "sentencepiece";
   EXPECT_THROW(Tokenizer(c, "not a model"), Error);
   EXPECT_THROW(sentencepiece_fingerprint("garbage"), Error);
 }
 #endif
+
+// A build without SentencePiece (MLTRAIN_SENTENCEPIECE=OFF, or no
+// libsentencepiece) refuses the tokenizer with one clear usage error.
+TEST(SentencePiece, ABuildWithoutItSaysSo) {
+  if (sentencepiece_built()) GTEST_SKIP() << "this build has SentencePiece";
+  TokenizerConfig c;
+  c.kind = "sentencepiece";
+  c.vocab_size = 120;
+  for (int use = 0; use < 2; ++use) {
+    try {
+      if (use == 0) train_sentencepiece(c, {"some text"}, 1, 1);
+      if (use == 1) Tokenizer(c, "a model");
+      ADD_FAILURE() << "no error for use " << use;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      EXPECT_NE(std::string(e.what()).find("this build has no SentencePiece"), std::string::npos)
+          << e.what();
+    }
+  }
+}
 
 TEST(Vocab, OrderedByFrequencyThenToken) {
   std::vector<std::vector<std::string>> docs = {{"b", "a", "c", "c"}, {"a", "b", "d"}, {"c"}};

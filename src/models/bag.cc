@@ -97,7 +97,14 @@ class BagMean : public torch::autograd::Function<BagMean> {
 
 torch::Tensor bag_mean(const torch::Tensor& weight, const torch::Tensor& tokens,
                        const torch::Tensor& offsets) {
+  if (!weight.device().is_cpu()) return bag_mean_native(weight, tokens, offsets);
   return BagMean::apply(weight, tokens, offsets);
+}
+
+torch::Tensor bag_mean_native(const torch::Tensor& weight, const torch::Tensor& tokens,
+                              const torch::Tensor& offsets) {
+  return std::get<0>(at::embedding_bag(weight, tokens, offsets, /*scale_grad_by_freq=*/false,
+                                       /*mode=mean*/ 1));
 }
 
 }  // namespace mltrain

@@ -98,11 +98,25 @@ class Conv1dFixed : public torch::autograd::Function<Conv1dFixed> {
                              .permute({0, 2, 1, 3})  // (B, T, I, k)
                              .reshape({B * T, I * k});
     torch::Tensor rows = dy.permute({0, 2, 1}).reshape({B * T, O});
+    // One matrix product per chunk, each called inside a parallel region: a
+    // BLAS that splits a product's inner dimension over its threads (MKL, in
+    // PyTorch's own LibTorch, does for these tall products) runs single-
+    // threaded there, so no chunk's bits depend on the thread count
+    // (OpenBLAS splits only the outer ones: the same bits either way).
+    // at::parallel_for runs a single item inline, outside any region, hence
+    // at least two items.
+    const std::int64_t chunks = (B * T + kFixedConvRows - 1) / kFixedConvRows;
+    std::vector<torch::Tensor> parts(static_cast<std::size_t>(chunks));
+    const std::int64_t items = std::max<std::int64_t>(chunks, 2);
+    at::parallel_for(0, items, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t c = begin; c < std::min(end, chunks); ++c) {
+        const std::int64_t r = c * kFixedConvRows, n = std::min(kFixedConvRows, B * T - r);
+        parts[static_cast<std::size_t>(c)] =
+            torch::mm(rows.narrow(0, r, n).t(), cols.narrow(0, r, n));  // (O, I * k)
+      }
+    });
     torch::Tensor dw = torch::zeros({O, I * k}, x.options());
-    for (std::int64_t r = 0; r < B * T; r += kFixedConvRows) {
-      const std::int64_t n = std::min(kFixedConvRows, B * T - r);
-      dw += torch::mm(rows.narrow(0, r, n).t(), cols.narrow(0, r, n));
-    }
+    for (const auto& part : parts) dw += part;
     torch::Tensor db = torch::empty({O}, x.options());
     const float* gp = rows.data_ptr<float>();
     fixed_row_sum(
@@ -119,12 +133,24 @@ class Conv1dFixed : public torch::autograd::Function<Conv1dFixed> {
 
 torch::Tensor conv1d_fixed(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias) {
+  if (!x.device().is_cpu()) return conv1d_native(x, weight, bias);
   return Conv1dFixed::apply(x, weight, bias);
 }
 
 torch::Tensor layer_norm_fixed(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, double eps) {
+  if (!x.device().is_cpu()) return layer_norm_native(x, weight, bias, eps);
   return LayerNormFixed::apply(x, weight, bias, eps);
+}
+
+torch::Tensor conv1d_native(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias) {
+  return at::conv1d(x, weight, bias, {1}, {(weight.size(2) - 1) / 2});
+}
+
+torch::Tensor layer_norm_native(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
 }  // namespace mltrain

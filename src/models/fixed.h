@@ -6,6 +6,11 @@
 // weight gradient (the cnn's) depends on it too. Here rows are summed in
 // chunks of fixed size, each chunk by one thread, and the chunks added in
 // order. The transformer and the cnn use them with `deterministic: true`.
+//
+// The fixed split is a CPU kernel. For tensors on another device (a GPU has
+// no intra-op thread count to be invariant to) both functions are LibTorch's
+// own op (layer_norm_native, conv1d_native): same forward, same parameters,
+// gradients within rounding of the CPU's (FixedSplit.NativeOpsAgree).
 #ifndef MLTRAIN_SRC_MODELS_FIXED_H_
 #define MLTRAIN_SRC_MODELS_FIXED_H_
 
@@ -28,6 +33,13 @@ torch::Tensor layer_norm_fixed(const torch::Tensor& x, const torch::Tensor& weig
 constexpr std::int64_t kFixedConvRows = 1024;
 torch::Tensor conv1d_fixed(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias);
+
+// LibTorch's layer_norm over the last dimension and conv1d (stride 1,
+// padding (k - 1) / 2) with their own backward passes, on any device.
+torch::Tensor layer_norm_native(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias, double eps);
+torch::Tensor conv1d_native(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias);
 
 }  // namespace mltrain
 

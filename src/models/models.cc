@@ -13,7 +13,50 @@ namespace mltrain {
 
 namespace nn = torch::nn;
 
+namespace {
+
+// The int64 bits of a uint64 constant (two's complement, as C++20 defines it).
+std::int64_t bits64(std::uint64_t u) { return static_cast<std::int64_t>(u); }
+
+// z >> s on the uint64 bits of int64 tensor z: LibTorch's >> on int64 is
+// arithmetic, so the sign bits it shifts in are masked off.
+torch::Tensor shift_right_logical(const torch::Tensor& z, int s) {
+  return torch::bitwise_and(torch::bitwise_right_shift(z, s),
+                            bits64((std::uint64_t{1} << (64 - s)) - 1));
+}
+
+// mix64 (rng.h) element-wise on int64 tensors: + and * wrap modulo 2^64 on
+// int64 as they do on uint64, and ^ and & do not care about the sign.
+torch::Tensor mix64_tensor(torch::Tensor z) {
+  z = torch::bitwise_xor(z, shift_right_logical(z, 30)) * bits64(0xbf58476d1ce4e5b9ULL);
+  z = torch::bitwise_xor(z, shift_right_logical(z, 27)) * bits64(0x94d049bb133111ebULL);
+  return torch::bitwise_xor(z, shift_right_logical(z, 31));
+}
+
+}  // namespace
+
+torch::Tensor stream_dropout_mask_tensor_ops(torch::IntArrayRef sizes, torch::Device device,
+                                             double p, std::uint64_t key) {
+  std::int64_t n = 1;
+  for (const std::int64_t s : sizes) n *= s;
+  const std::int64_t pairs = (n + 1) / 2;
+  const auto threshold = static_cast<std::int64_t>(static_cast<std::uint32_t>(p * 4294967296.0));
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  // Value i of the stream: mix64(key + (i + 1) * gamma), for i < pairs.
+  torch::Tensor i = torch::arange(1, pairs + 1, torch::dtype(torch::kLong).device(device));
+  torch::Tensor u = mix64_tensor(i * bits64(kStreamGamma) + bits64(key));  // (pairs)
+  // Element 2i from the low 32 bits of value i, element 2i+1 from the high.
+  torch::Tensor keep =
+      torch::stack({torch::bitwise_and(u, bits64(0xffffffffULL)), shift_right_logical(u, 32)}, 1)
+          .ge(threshold)
+          .view({2 * pairs})
+          .narrow(0, 0, n);
+  return (keep.to(torch::kFloat) * scale).view(sizes);
+}
+
 torch::Tensor stream_dropout(const torch::Tensor& x, double p, std::uint64_t key) {
+  if (!x.device().is_cpu())
+    return x * stream_dropout_mask_tensor_ops(x.sizes(), x.device(), p, key);
   torch::Tensor mask = torch::empty(x.sizes(), x.options().dtype(torch::kFloat));
   float* m = mask.data_ptr<float>();
   const std::int64_t n = mask.numel();
@@ -162,11 +205,12 @@ TransformerClassifierImpl::TransformerClassifierImpl(const ModelConfig& cfg, std
 
 torch::Tensor TransformerClassifierImpl::forward(const Batch& b) {
   const std::int64_t T = b.tokens.size(1);
-  torch::Tensor positions = torch::arange(T, torch::kInt64);                          // (T)
-  torch::Tensor x = probe("embed", embed_(b.tokens) + pos_(positions).unsqueeze(0));  // (B, T, E)
+  // On the batch's device (the model's), which need not be the CPU.
+  torch::Tensor positions = torch::arange(T, b.tokens.options().dtype(torch::kInt64));  // (T)
+  torch::Tensor x = probe("embed", embed_(b.tokens) + pos_(positions).unsqueeze(0));    // (B, T, E)
   // Additive key-padding mask: 0 for tokens, -inf for padding.       (B, 1, 1, T)
   torch::Tensor pad =
-      torch::zeros(b.mask.sizes(), torch::kFloat)
+      torch::zeros(b.mask.sizes(), b.mask.options().dtype(torch::kFloat))
           .masked_fill(b.mask.logical_not(), -std::numeric_limits<float>::infinity())
           .view({b.mask.size(0), 1, 1, b.mask.size(1)});
   for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, pad);

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "mltrain/rng.h"
@@ -157,6 +158,27 @@ TEST(BagMean, SameGradientAsLibTorch) {
   at::set_num_threads(threads);
 }
 
+// What bow runs on a GPU (bag_mean_native, LibTorch's embedding_bag) gives
+// on the CPU the bits of the CPU's faster backward: a state dict trained on
+// either path is the same model.
+TEST(BagMean, NativeOpGivesTheSameBitsOnTheCpu) {
+  torch::manual_seed(3);
+  const std::int64_t rows = 300, dim = 16, bags = 12;
+  torch::Tensor w = torch::randn({rows, dim});
+  torch::Tensor sizes = torch::randint(0, 30, {bags}, torch::kLong);
+  torch::Tensor tokens =
+      torch::randint(0, 20, {sizes.sum().item<std::int64_t>()}, torch::kLong);  // many repeats
+  torch::Tensor offsets =
+      torch::cat({torch::zeros({1}, torch::kLong), sizes.cumsum(0)}).slice(0, 0, bags);
+  torch::Tensor up = torch::randn({bags, dim});
+  torch::Tensor w1 = w.clone().requires_grad_(true), w2 = w.clone().requires_grad_(true);
+  torch::Tensor fast = bag_mean(w1, tokens, offsets), native = bag_mean_native(w2, tokens, offsets);
+  (fast * up).sum().backward();
+  (native * up).sum().backward();
+  EXPECT_TRUE(torch::equal(fast, native));
+  EXPECT_TRUE(torch::equal(w1.grad(), w2.grad()));
+}
+
 // The fixed-split layer norm and convolution: LibTorch's forward and input
 // gradient bit for bit, parameter gradients equal to LibTorch's up to float
 // rounding, and the same bits for 1, 2 and 3 threads.
@@ -169,27 +191,45 @@ TEST(FixedSplit, LayerNormAndConv1dMatchLibTorchAndIgnoreThreads) {
   torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({24}));
   torch::nn::Conv1d conv(torch::nn::Conv1dOptions(12, 10, 3).padding(1));
   torch::Tensor upc = torch::randn({5, 10, 700});
-  auto grads = [&](bool fixed) {
+  // 600 rows: a single chunk of the convolution's weight gradient.
+  torch::Tensor xs = torch::randn({2, 12, 300}), ups = torch::randn({2, 10, 300});
+  torch::nn::Conv1d conv2(torch::nn::Conv1dOptions(12, 10, 3).padding(1));
+  enum Kind { kModule, kFixed, kNative };
+  auto grads = [&](Kind kind) {
     torch::Tensor a = x.clone().requires_grad_(true), c = xc.clone().requires_grad_(true);
+    torch::Tensor cs = xs.clone().requires_grad_(true);
     ln->zero_grad();
     conv->zero_grad();
-    torch::Tensor y = fixed ? layer_norm_fixed(a, ln->weight, ln->bias, 1e-5) : ln(a);
-    torch::Tensor z = fixed ? conv1d_fixed(c, conv->weight, conv->bias) : conv(c);
-    ((y * up).sum() + (z * upc).sum()).backward();
+    conv2->zero_grad();
+    torch::Tensor y = kind == kFixed    ? layer_norm_fixed(a, ln->weight, ln->bias, 1e-5)
+                      : kind == kNative ? layer_norm_native(a, ln->weight, ln->bias, 1e-5)
+                                        : ln(a);
+    torch::Tensor z = kind == kFixed    ? conv1d_fixed(c, conv->weight, conv->bias)
+                      : kind == kNative ? conv1d_native(c, conv->weight, conv->bias)
+                                        : conv(c);
+    torch::Tensor zs = kind == kFixed    ? conv1d_fixed(cs, conv2->weight, conv2->bias)
+                       : kind == kNative ? conv1d_native(cs, conv2->weight, conv2->bias)
+                                         : conv2(cs);
+    ((y * up).sum() + (z * upc).sum() + (zs * ups).sum()).backward();
     return std::vector<torch::Tensor>{
-        y.detach(), a.grad(), ln->weight.grad().clone(),   ln->bias.grad().clone(),
-        z.detach(), c.grad(), conv->weight.grad().clone(), conv->bias.grad().clone()};
+        y.detach(),  a.grad(),  ln->weight.grad().clone(),    ln->bias.grad().clone(),
+        z.detach(),  c.grad(),  conv->weight.grad().clone(),  conv->bias.grad().clone(),
+        zs.detach(), cs.grad(), conv2->weight.grad().clone(), conv2->bias.grad().clone()};
   };
   at::set_num_threads(1);
-  const auto ref = grads(false);
-  const auto one = grads(true);
-  for (std::size_t i : {0u, 1u, 4u}) EXPECT_TRUE(torch::equal(one[i], ref[i])) << i;
+  const auto ref = grads(kModule);
+  const auto one = grads(kFixed);
+  for (std::size_t i : {0u, 1u, 4u, 8u}) EXPECT_TRUE(torch::equal(one[i], ref[i])) << i;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     EXPECT_TRUE(torch::allclose(one[i], ref[i], 1e-4, 1e-4)) << i;
   }
+  // What other devices run (LibTorch's ops, as the modules call them): the
+  // modules' bits, so the same padding, epsilon and parameters.
+  const auto native = grads(kNative);
+  for (std::size_t i = 0; i < ref.size(); ++i) EXPECT_TRUE(torch::equal(native[i], ref[i])) << i;
   for (int t : {2, 3}) {
     at::set_num_threads(t);
-    const auto got = grads(true);
+    const auto got = grads(kFixed);
     for (std::size_t i = 0; i < got.size(); ++i) {
       EXPECT_TRUE(torch::equal(got[i], one[i])) << "threads " << t << " tensor " << i;
     }
@@ -221,6 +261,98 @@ TEST(StreamDropout, MaskIsAFunctionOfKeyOnly) {
   // Another step or site draws another mask.
   EXPECT_FALSE(torch::equal(outs[0], stream_dropout(x, 0.3, stream_key(42, "dropout", 8, 1))));
   EXPECT_FALSE(torch::equal(outs[0], stream_dropout(x, 0.3, stream_key(42, "dropout", 7, 2))));
+}
+
+// The tensor-op mask (what a GPU computes) is the CPU loop's, bit for bit:
+// keys with high bits set (signed int64 in the tensor ops), odd and even
+// sizes, p from 0 to 0.999.
+TEST(StreamDropout, TensorOpsGiveTheLoopsMask) {
+  const std::vector<std::uint64_t> keys = {
+      0,
+      1,
+      stream_key(42, "dropout", 7, 1),
+      stream_key(42, "dropout", 7, 1 + (std::uint64_t{3} << 32)),
+      0x8000000000000000ULL,
+      ~std::uint64_t{0}};
+  const std::vector<std::vector<std::int64_t>> shapes = {{1}, {2}, {7}, {3, 5, 7}, {64, 1001}};
+  for (const std::uint64_t key : keys) {
+    for (const auto& shape : shapes) {
+      for (const double p : {0.0, 0.1, 0.3, 0.5, 0.999}) {
+        const torch::Tensor loop = stream_dropout(torch::ones(shape), p, key);
+        const torch::Tensor ops = stream_dropout_mask_tensor_ops(shape, torch::kCPU, p, key);
+        ASSERT_EQ(ops.sizes(), loop.sizes());
+        ASSERT_EQ(ops.scalar_type(), torch::kFloat);
+        EXPECT_TRUE(torch::equal(ops, loop))
+            << "key " << key << " numel " << loop.numel() << " p " << p << ": "
+            << ops.ne(loop).sum().item<std::int64_t>() << " elements differ";
+      }
+    }
+  }
+  // Element 2i is the low half of stream value i, element 2i+1 the high half.
+  const std::uint64_t key = stream_key(1, "dropout", 2, 3);
+  const torch::Tensor m = stream_dropout_mask_tensor_ops({6}, torch::kCPU, 0.5, key);
+  for (std::int64_t e = 0; e < 6; ++e) {
+    const std::uint64_t u = stream_at(key, static_cast<std::uint64_t>(e / 2));
+    const auto draw = static_cast<std::uint32_t>(e % 2 ? u >> 32 : u);
+    EXPECT_EQ(m[e].item<float>(), draw >= 0x80000000u ? 2.0f : 0.0f) << e;
+  }
+}
+
+// On a GPU (skipped without one): the dropout mask is the CPU's bit for bit,
+// bag_mean, the layer norm and the convolution agree with the CPU's within
+// rounding, and a model moved there computes the CPU's logits within
+// rounding with the same dropout.
+TEST(Devices, CudaAgreesWithTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device gpu(torch::kCUDA);
+  const std::uint64_t key = stream_key(42, "dropout", 7, 1);
+  const torch::Tensor x = torch::randn({33, 517});
+  for (const double p : {0.1, 0.5}) {
+    EXPECT_TRUE(torch::equal(stream_dropout(x.to(gpu), p, key).cpu(), stream_dropout(x, p, key)));
+  }
+  torch::manual_seed(5);
+  torch::Tensor w = torch::randn({200, 16});
+  torch::Tensor tokens = torch::randint(0, 200, {90}, torch::kLong);
+  torch::Tensor offsets = torch::tensor({0, 10, 10, 45}, torch::kLong);
+  torch::Tensor wc = w.clone().requires_grad_(true), wg = w.to(gpu).requires_grad_(true);
+  bag_mean(wc, tokens, offsets).pow(2).sum().backward();
+  bag_mean(wg, tokens.to(gpu), offsets.to(gpu)).pow(2).sum().backward();
+  EXPECT_TRUE(torch::allclose(wg.grad().cpu(), wc.grad(), 1e-5, 1e-6));
+
+  for (const std::string arch : {"bow", "cnn", "transformer"}) {
+    Config cfg;
+    cfg.model.arch = arch;
+    cfg.model.dropout = 0.3;
+    cfg.deterministic = true;  // the fixed-split layer norm and convolution
+    seed_everything(1, true);
+    auto cpu = make_classifier(cfg, 50, 3);
+    seed_everything(1, true);
+    auto dev = make_classifier(cfg, 50, 3);
+    dev->to(gpu);
+    EXPECT_EQ(state_sha256(*cpu), state_sha256(*dev)) << arch;
+    EncodedSplit s = tiny_split();
+    LoaderOptions o;
+    o.batch_size = 4;
+    o.shuffle = false;
+    o.layout = layout_for(cfg.model.arch);
+    DeterministicLoader l(s, o);
+    l.start_epoch(0);
+    Batch b;
+    ASSERT_TRUE(l.next(&b));
+    Batch bg = b;
+    for (torch::Tensor* t : {&bg.tokens, &bg.offsets, &bg.mask, &bg.labels}) {
+      if (t->defined()) *t = t->to(gpu);
+    }
+    cpu->train();
+    dev->train();
+    cpu->set_random_step(42, 3);
+    dev->set_random_step(42, 3);
+    const torch::Tensor lc = cpu->forward(b), lg = dev->forward(bg);
+    // cuDNN may convolve in TF32 (LibTorch's default): a looser bound than
+    // float rounding, far below what one different dropout mask changes.
+    EXPECT_TRUE(torch::allclose(lg.cpu(), lc, 1e-2, 1e-3))
+        << arch << " max diff " << (lg.cpu() - lc).abs().max().item<float>();
+  }
 }
 
 TEST(StreamDropout, OnlyWhileTrainingAndFollowsTheStep) {

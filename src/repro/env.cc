@@ -102,6 +102,89 @@ nlohmann::json env_vars() {
   return out;
 }
 
+// The CUDA driver's view of the GPUs, through libcuda's C API found with
+// dlopen (no CUDA header or library at build time, so a CPU-only LibTorch
+// builds this too): the driver's CUDA version and, per device, its name,
+// compute capability, multiprocessors and memory. Null without libcuda.
+nlohmann::json cuda_driver_info() {
+  void* lib = ::dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (lib == nullptr) return nullptr;
+  using Init = int (*)(unsigned);
+  using IntOut = int (*)(int*);
+  using DeviceGet = int (*)(int*, int);
+  using Name = int (*)(char*, int, int);
+  using Attribute = int (*)(int*, int, int);
+  using TotalMem = int (*)(std::size_t*, int);
+  const auto init = reinterpret_cast<Init>(::dlsym(lib, "cuInit"));
+  const auto driver_version = reinterpret_cast<IntOut>(::dlsym(lib, "cuDriverGetVersion"));
+  const auto count = reinterpret_cast<IntOut>(::dlsym(lib, "cuDeviceGetCount"));
+  const auto device_get = reinterpret_cast<DeviceGet>(::dlsym(lib, "cuDeviceGet"));
+  const auto name = reinterpret_cast<Name>(::dlsym(lib, "cuDeviceGetName"));
+  const auto attribute = reinterpret_cast<Attribute>(::dlsym(lib, "cuDeviceGetAttribute"));
+  const auto total_mem = reinterpret_cast<TotalMem>(::dlsym(lib, "cuDeviceTotalMem_v2"));
+  nlohmann::json out = nullptr;
+  int version = 0, n = 0;
+  if (init && driver_version && count && device_get && name && attribute && total_mem &&
+      init(0) == 0 && driver_version(&version) == 0 && count(&n) == 0) {
+    // CUdevice_attribute values from cuda.h.
+    constexpr int kMultiprocessors = 16, kMajor = 75, kMinor = 76;
+    out = {{"cuda_version", version}, {"devices", nlohmann::json::array()}};
+    for (int i = 0; i < n; ++i) {
+      int dev = 0, major = 0, minor = 0, sms = 0;
+      char buf[256] = {0};
+      std::size_t bytes = 0;
+      if (device_get(&dev, i) != 0 || name(buf, sizeof(buf) - 1, dev) != 0 ||
+          attribute(&major, kMajor, dev) != 0 || attribute(&minor, kMinor, dev) != 0 ||
+          attribute(&sms, kMultiprocessors, dev) != 0 || total_mem(&bytes, dev) != 0) {
+        out["devices"].push_back(nullptr);
+        continue;
+      }
+      out["devices"].push_back(
+          {{"name", json_text_or_bytes(buf)},
+           {"compute_capability", std::to_string(major) + "." + std::to_string(minor)},
+           {"multiprocessors", sms},
+           {"memory_bytes", static_cast<std::uint64_t>(bytes)}});
+    }
+  }
+  ::dlclose(lib);
+  return out;
+}
+
+// A function of a library already loaded into the process (LibTorch's CUDA
+// runtime, its cuDNN), or null.
+template <typename Fn>
+Fn loaded_function(const char* name) {
+  return reinterpret_cast<Fn>(::dlsym(RTLD_DEFAULT, name));
+}
+
+// "cuda" in env.json: null unless this LibTorch has CUDA and sees a GPU.
+// Through LibTorch only APIs its CPU builds have too (the CUDA hooks), and
+// the libraries' own C entry points found at run time.
+nlohmann::json cuda_info() {
+  if (!torch::cuda::is_available()) return nullptr;
+  const auto& hooks = at::detail::getCUDAHooks();
+  nlohmann::json cuda = {{"device_count", static_cast<int>(torch::cuda::device_count())},
+                         {"cudnn_version", hooks.versionCuDNN()}};
+  std::string names =
+      run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
+  cuda["gpus"] = names.empty() ? nlohmann::json(nullptr) : nlohmann::json(names);
+  // The CUDA runtime LibTorch was built with (CUDART_VERSION, e.g. 13000 for
+  // 13.0) and the one loaded; the cuDNN loaded (cudnn_version is the one it
+  // was built with); the driver and the devices as it sees them.
+  cuda["cudart_build_version"] = hooks.versionCUDART();
+  int runtime = 0;
+  const auto runtime_version = loaded_function<int (*)(int*)>("cudaRuntimeGetVersion");
+  cuda["cudart_version"] = runtime_version && runtime_version(&runtime) == 0
+                               ? nlohmann::json(runtime)
+                               : nlohmann::json(nullptr);
+  const auto cudnn_version = loaded_function<std::size_t (*)()>("cudnnGetVersion");
+  cuda["cudnn_loaded_version"] = cudnn_version
+                                     ? nlohmann::json(static_cast<std::uint64_t>(cudnn_version()))
+                                     : nlohmann::json(nullptr);
+  cuda["driver"] = cuda_driver_info();
+  return cuda;
+}
+
 }  // namespace
 
 std::string version_string() {
@@ -155,15 +238,7 @@ nlohmann::json environment_manifest() {
   j["threads"] = {{"intra_op", at::get_num_threads()}, {"inter_op", at::get_num_interop_threads()}};
   j["cpu"] = cpu_info();
 
-  nlohmann::json cuda = nullptr;
-  if (torch::cuda::is_available()) {
-    cuda = {{"device_count", static_cast<int>(torch::cuda::device_count())},
-            {"cudnn_version", at::detail::getCUDAHooks().versionCuDNN()}};
-    std::string names =
-        run_command("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null");
-    cuda["gpus"] = names.empty() ? nlohmann::json(nullptr) : nlohmann::json(names);
-  }
-  j["cuda"] = cuda;
+  j["cuda"] = cuda_info();
 
   struct utsname u;
   ::uname(&u);

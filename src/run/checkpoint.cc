@@ -14,6 +14,7 @@
 #include "mltrain/files.h"
 #include "mltrain/records.h"
 #include "mltrain/state_hash.h"
+#include "repro/torch_compat.h"
 
 namespace mltrain {
 namespace {
@@ -67,7 +68,7 @@ void check_same_shapes(const std::string& path, const char* problem,
 void check_optimizer_state(const std::string& path, torch::optim::Optimizer& opt) {
   for (const auto& group : opt.param_groups()) {
     for (const auto& p : group.params()) {
-      auto it = opt.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      auto it = opt.state().find(optimizer_state_key(opt, p));
       if (it == opt.state().end()) continue;
       std::vector<torch::Tensor> tensors;
       if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "repro/state_dict.h"
+#include "repro/torch_compat.h"
 
 namespace mltrain {
 
@@ -29,7 +30,7 @@ TensorHashes optimizer_hashes(const torch::nn::Module& model, torch::optim::Opti
   for (const auto& kv : ordered_state_dict(model)) {
     const torch::Tensor& p = kv.second;
     if (!p.requires_grad()) continue;
-    auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    auto it = state.find(optimizer_state_key(optimizer, p));
     if (it == state.end()) continue;
     auto* st = it->second.get();
     if (auto* a = dynamic_cast<torch::optim::AdamParamState*>(st)) {

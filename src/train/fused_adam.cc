@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "repro/torch_compat.h"
+
 namespace mltrain {
 namespace {
 
@@ -56,6 +58,20 @@ __attribute__((target("avx2"))) void adam_range_avx2(const AdamConsts& k, std::i
   adam_range_scalar(k, i, end, pp, gp, mp, vp);
 }
 
+// The same update with LibTorch tensor ops, for a parameter on any device:
+// each op is one rounding per element (mul, add, sqrt, div; an add's alpha of
+// 1 is exact even where it is fused), in the order of adam_scalar, so on the
+// CPU it gives adam_scalar's bits (FusedAdam.TensorOpsGiveTheFusedBits) and
+// on a GPU whose float ops round as IEEE 754 says, the same.
+void adam_tensor_ops(const AdamConsts& k, torch::Tensor& p, const torch::Tensor& grad,
+                     torch::Tensor& m, torch::Tensor& v) {
+  const torch::Tensor g = grad + p * k.l2;
+  m.mul_(k.b1).add_(g * k.c1);
+  v.mul_(k.b2).add_(g * k.c2 * g);
+  const torch::Tensor den = v.sqrt() * k.inv_sqrt_bc2 + k.eps;
+  p.mul_(k.decay).sub_(m * k.step_size / den);
+}
+
 using AdamRange = void (*)(const AdamConsts&, std::int64_t, std::int64_t, float*, const float*,
                            float*, float*);
 
@@ -67,8 +83,8 @@ AdamRange pick_adam_range() {
 }  // namespace
 
 FusedAdam::FusedAdam(const std::vector<torch::Tensor>& params,
-                     const torch::optim::AdamOptions& options, bool decoupled)
-    : torch::optim::Adam(params, options), decoupled_(decoupled) {}
+                     const torch::optim::AdamOptions& options, bool decoupled, Kernel kernel)
+    : torch::optim::Adam(params, options), decoupled_(decoupled), kernel_(kernel) {}
 
 torch::Tensor FusedAdam::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
@@ -83,10 +99,10 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
     const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      TORCH_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous() && p.is_cpu(),
-                  "FusedAdam: expected contiguous float32 CPU parameters");
+      TORCH_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous(),
+                  "FusedAdam: expected contiguous float32 parameters");
       torch::Tensor grad = p.grad().contiguous();
-      auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      const auto key = optimizer_state_key<std::decay_t<decltype(state_)>>(p);
       auto it = state_.find(key);
       if (it == state_.end()) {
         auto s = std::make_unique<torch::optim::AdamParamState>();
@@ -110,6 +126,10 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       k.eps = static_cast<float>(eps);
       k.l2 = decoupled_ ? 0.0f : static_cast<float>(wd);
       k.decay = decoupled_ ? static_cast<float>(1.0 - lr * wd) : 1.0f;
+      if (kernel_ == Kernel::kTensorOps || !p.device().is_cpu()) {
+        adam_tensor_ops(k, p, grad, st.exp_avg(), st.exp_avg_sq());
+        continue;
+      }
       float* pp = p.data_ptr<float>();
       const float* gp = grad.data_ptr<float>();
       float* mp = st.exp_avg().data_ptr<float>();

@@ -8,6 +8,12 @@
 // intra-op threads by index range, so the result does not depend on the
 // thread count. The state (AdamParamState: step, exp_avg, exp_avg_sq) and
 // its serialisation are LibTorch's own, so checkpoints are unchanged.
+//
+// Parameters on another device than the CPU (a GPU) are updated with the
+// same arithmetic as LibTorch tensor ops on that device, one op per step of
+// the scalar formula in its order (about ten passes, as torch::optim::Adam
+// makes): the CPU's bits wherever the device's float add, mul, div and sqrt
+// round as IEEE 754 says. Parameters must be contiguous float32 on any device.
 #ifndef MLTRAIN_SRC_TRAIN_FUSED_ADAM_H_
 #define MLTRAIN_SRC_TRAIN_FUSED_ADAM_H_
 
@@ -19,14 +25,20 @@ namespace mltrain {
 
 class FusedAdam : public torch::optim::Adam {
  public:
+  // How a parameter is updated: kAuto is the fused CPU loop for CPU tensors
+  // and tensor ops for any other device; kTensorOps uses tensor ops for
+  // every parameter (what tests use to compare the two on the CPU).
+  enum class Kernel { kAuto, kTensorOps };
+
   // decoupled = true gives AdamW (weight decay applied to the weights, not
   // added to the gradient).
   FusedAdam(const std::vector<torch::Tensor>& params, const torch::optim::AdamOptions& options,
-            bool decoupled);
+            bool decoupled, Kernel kernel = Kernel::kAuto);
   torch::Tensor step(LossClosure closure = nullptr) override;
 
  private:
   bool decoupled_;
+  Kernel kernel_;
 };
 
 }  // namespace mltrain

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -134,6 +135,65 @@ TEST(FusedAdam, BitsOfTheElementwiseFormula) {
         ASSERT_EQ(got[i], want[i]) << "n " << n << " i " << i << " decoupled " << decoupled;
       }
     }
+  }
+}
+
+// Updates two copies of the same parameters (sizes across the eight lanes
+// and their tails) with the same gradients for `steps` steps, the first with
+// FusedAdam's fused CPU loop, the second with `kernel` on `device`, and
+// returns both as CPU tensors (each update depends on the moments exp_avg and
+// exp_avg_sq the steps before left).
+std::vector<torch::Tensor> adam_runs(bool decoupled, FusedAdam::Kernel kernel, torch::Device device,
+                                     int steps) {
+  torch::manual_seed(11);
+  std::vector<torch::Tensor> a, b;
+  for (std::int64_t n : {11100, 37, 8, 1}) {
+    a.push_back(torch::randn({n}).requires_grad_(true));
+    b.push_back(a.back().detach().to(device).requires_grad_(true));
+  }
+  const auto options = torch::optim::AdamOptions(0.01).weight_decay(0.05);
+  FusedAdam fa(a, options, decoupled);
+  FusedAdam fb(b, options, decoupled, kernel);
+  for (int i = 0; i < steps; ++i) {
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      a[k].mutable_grad() = torch::randn(a[k].sizes());
+      b[k].mutable_grad() = a[k].grad().to(device);
+    }
+    fa.step();
+    fb.step();
+  }
+  std::vector<torch::Tensor> out;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    out.push_back(torch::cat({a[k].detach(), b[k].detach().cpu()}));
+  }
+  return out;
+}
+
+// Whether the two halves of every tensor adam_runs returned are equal.
+bool halves_equal(const std::vector<torch::Tensor>& ts) {
+  for (const auto& t : ts) {
+    const std::int64_t n = t.size(0) / 2;
+    if (!torch::equal(t.narrow(0, 0, n), t.narrow(0, n, n))) return false;
+  }
+  return true;
+}
+
+// The tensor-op update (what FusedAdam runs on a GPU) gives the fused CPU
+// loop's bits on the CPU: Adam and AdamW, several steps.
+TEST(FusedAdam, TensorOpsGiveTheFusedBits) {
+  for (bool decoupled : {false, true}) {
+    EXPECT_TRUE(halves_equal(adam_runs(decoupled, FusedAdam::Kernel::kTensorOps, torch::kCPU, 6)))
+        << "decoupled " << decoupled;
+  }
+}
+
+// On a GPU (skipped without one) FusedAdam updates parameters there, with
+// the CPU's bits (IEEE float add, mul, div and sqrt).
+TEST(FusedAdam, CudaGivesTheCpuBits) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (bool decoupled : {false, true}) {
+    EXPECT_TRUE(halves_equal(adam_runs(decoupled, FusedAdam::Kernel::kAuto, torch::kCUDA, 6)))
+        << "decoupled " << decoupled;
   }
 }
 

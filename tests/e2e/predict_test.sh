@@ -51,7 +51,7 @@ check_run bow >/dev/null
 check_run cnn model.arch=cnn training.epochs=1 >/dev/null
 check_run transformer model.arch=transformer training.epochs=1 >/dev/null
 check_run char tokenizer.kind=char tokenizer.ngrams=3 tokenizer.hash_buckets=300 >/dev/null
-if [ "${SANITIZE:-OFF}" != address ]; then
+if [ "${SANITIZE:-OFF}" != address ] && [ "${SENTENCEPIECE:-ON}" = ON ]; then
   check_run sp tokenizer.kind=sentencepiece tokenizer.vocab_size=300 >/dev/null
 fi
 dir=$(run_dir_of bow.txt)
