@@ -14,6 +14,7 @@
 //               state_hash.h      sha256 of a model's state dict (matches the Python recipe),
 //                                 of a tensor, of bytes and files (data fingerprints)
 //               probe.h           module outputs for divergence localisation
+//               torch_compat.h    what differs between the LibTorch releases ml-train builds on
 //   data        data.h            readers (JSONL/CSV/TSV, gzip), tokenizer, vocabulary,
 //                                 prepare_data()
 //               loader.h          DeterministicLoader: batches independent of num_workers
@@ -26,6 +27,7 @@
 //               layout.h          the name of every file ml-train writes
 //   infer       infer.h           Predictor, predict_file(), evaluate_file(): a trained run used
 //   train       train.h           train(): the built-in trainer, written on run.h
+//               optim.h           FusedAdam: Adam/AdamW in one pass, thread-count invariant
 //   experiment  experiment.h      verify, reproduce, diff, sweep, runs, report (no LibTorch)
 #ifndef MLTRAIN_MLTRAIN_H_
 #define MLTRAIN_MLTRAIN_H_
@@ -42,6 +44,7 @@
 #include "mltrain/layout.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"
+#include "mltrain/optim.h"
 #include "mltrain/probe.h"
 #include "mltrain/ranks.h"
 #include "mltrain/records.h"
@@ -50,6 +53,7 @@
 #include "mltrain/seed.h"
 #include "mltrain/shards.h"
 #include "mltrain/state_hash.h"
+#include "mltrain/torch_compat.h"
 #include "mltrain/train.h"
 
 #endif  // MLTRAIN_MLTRAIN_H_

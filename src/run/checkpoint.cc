@@ -14,7 +14,7 @@
 #include "mltrain/files.h"
 #include "mltrain/records.h"
 #include "mltrain/state_hash.h"
-#include "repro/torch_compat.h"
+#include "mltrain/torch_compat.h"
 
 namespace mltrain {
 namespace {

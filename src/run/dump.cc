@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "mltrain/torch_compat.h"
 #include "repro/state_dict.h"
-#include "repro/torch_compat.h"
 
 namespace mltrain {
 

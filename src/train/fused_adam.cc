@@ -1,12 +1,11 @@
-#include "train/fused_adam.h"
-
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 #include <torch/utils.h>
 
 #include <cmath>
 
-#include "repro/torch_compat.h"
+#include "mltrain/optim.h"
+#include "mltrain/torch_compat.h"
 
 namespace mltrain {
 namespace {

@@ -1,5 +1,3 @@
-#include "train/fused_adam.h"
-
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
@@ -7,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/fs.h"
+#include "mltrain/optim.h"
 #include "mltrain/state_hash.h"
 #include "run/checkpoint.h"
 #include "train/step.h"

@@ -2,7 +2,7 @@
 
 #include <torch/optim/sgd.h>
 
-#include "train/fused_adam.h"
+#include "mltrain/optim.h"
 
 namespace mltrain {
 

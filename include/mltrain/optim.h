@@ -1,4 +1,5 @@
-// Internal: Adam and AdamW with a fused, single-pass update.
+// FusedAdam: Adam and AdamW with a fused, single-pass update, for any loop
+// (the built-in trainer uses it for training.optimizer=adam and adamw).
 //
 // LibTorch's Adam updates a parameter with about ten element-wise tensor
 // operations, each a pass over memory. For the bag-of-words model, whose
@@ -14,8 +15,8 @@
 // the scalar formula in its order (about ten passes, as torch::optim::Adam
 // makes): the CPU's bits wherever the device's float add, mul, div and sqrt
 // round as IEEE 754 says. Parameters must be contiguous float32 on any device.
-#ifndef MLTRAIN_SRC_TRAIN_FUSED_ADAM_H_
-#define MLTRAIN_SRC_TRAIN_FUSED_ADAM_H_
+#ifndef MLTRAIN_OPTIM_H_
+#define MLTRAIN_OPTIM_H_
 
 #include <torch/optim/adam.h>
 
@@ -43,4 +44,4 @@ class FusedAdam : public torch::optim::Adam {
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_SRC_TRAIN_FUSED_ADAM_H_
+#endif  // MLTRAIN_OPTIM_H_

@@ -1,7 +1,7 @@
-// Internal: what differs between the LibTorch releases ml-train builds
+// What differs between the LibTorch releases ml-train builds
 // against (Debian's 1.13, C++17; 2.x, C++20 from 2.10), in one place.
-#ifndef MLTRAIN_SRC_REPRO_TORCH_COMPAT_H_
-#define MLTRAIN_SRC_REPRO_TORCH_COMPAT_H_
+#ifndef MLTRAIN_TORCH_COMPAT_H_
+#define MLTRAIN_TORCH_COMPAT_H_
 
 #include <torch/optim/optimizer.h>
 
@@ -33,4 +33,4 @@ inline auto optimizer_state_key(const torch::optim::Optimizer& opt, const torch:
 
 }  // namespace mltrain
 
-#endif  // MLTRAIN_SRC_REPRO_TORCH_COMPAT_H_
+#endif  // MLTRAIN_TORCH_COMPAT_H_
