@@ -137,8 +137,8 @@ std::string format_diff(const nlohmann::json& diff);
 // -------------------------------------------------------------- verify ----
 
 struct VerifyOptions {
-  std::string self_exe;           // the ml-train executable (built-in trainer)
-  int repeats = 3;                // identical runs
+  std::string self_exe;  // the ml-train executable (built-in trainer)
+  int repeats = 3;       // identical runs
   // "runtime.KEY=V1,V2,...": one more run per value. With a command, the
   // value is passed as one more argument KEY=VALUE (ConfigSpec::parse).
   std::vector<std::string> vary;

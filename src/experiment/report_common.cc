@@ -10,12 +10,12 @@
 #include <set>
 #include <sstream>
 
-#include "mltrain/format.h"
 #include "core/fs.h"
-#include "mltrain/files.h"
 #include "experiment/metrics.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
 #include "mltrain/layout.h"
 #include "run/record_files.h"
 

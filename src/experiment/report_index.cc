@@ -7,13 +7,13 @@
 #include <set>
 #include <sstream>
 
-#include "mltrain/format.h"
 #include "core/fs.h"
 #include "experiment/flatten.h"
 #include "experiment/metrics.h"
 #include "experiment/report_common.h"
 #include "mltrain/error.h"
 #include "mltrain/experiment.h"
+#include "mltrain/format.h"
 #include "mltrain/layout.h"
 #include "run/record_files.h"
 

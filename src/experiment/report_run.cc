@@ -5,12 +5,12 @@
 #include <map>
 #include <sstream>
 
-#include "mltrain/format.h"
-#include "mltrain/files.h"
 #include "experiment/metrics.h"
 #include "experiment/plot.h"
 #include "experiment/report_common.h"
 #include "mltrain/experiment.h"
+#include "mltrain/files.h"
+#include "mltrain/format.h"
 
 namespace mltrain {
 namespace report {
