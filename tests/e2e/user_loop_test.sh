@@ -39,7 +39,7 @@ grep "verified" runs.txt | grep -qv "never verified" || fail "runs does not show
 for seed in 6 7; do
   "$LOOP" --seed $seed training.epochs=2 runtime.output_dir="$WORK/runs" >/dev/null 2>&1 || fail "seed $seed"
 done
-id=$(basename "$(dirname "$(ls "$WORK"/runs/*/verifications/verify-cmd-*.json | head -1)")")
+id=$(basename "$(dirname "$(dirname "$(ls "$WORK"/runs/*/verifications/verify-cmd-*.json | head -1)")")")
 "$ML_TRAIN" runs --output-dir "$WORK/runs" --sort val_mse --json >runs.json 2>err.txt || { cat err.txt; fail "runs --json"; }
 "$PYTHON" - runs.json "$id" <<'PY'
 import json, sys
