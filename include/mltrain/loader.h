@@ -46,6 +46,11 @@ struct Batch {
   std::int64_t size() const { return parts.empty() ? labels.size(0) : examples; }
 };
 
+// The batch (and its parts) with its tensors on `device`: the loader builds
+// batches on the CPU; a loop on a GPU moves each one before its forward.
+// On the CPU it is the batch itself, no copy.
+Batch on_device(const Batch& batch, const torch::Device& device);
+
 // Positions [shard_begin, shard_end) of a batch of n examples that shard k
 // of `shards` holds: k*n/K .. (k+1)*n/K (a shard may be empty when n < K).
 inline std::int64_t shard_begin(std::int64_t n, std::int64_t k, std::int64_t shards) {

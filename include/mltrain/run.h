@@ -245,6 +245,13 @@ class Run {
   std::unique_ptr<Impl> impl_;
 };
 
+// The device a loop trains on, from runtime.device: "cpu"; "cuda" (with
+// ranks, cuda:<local_rank>); "cuda:N"; "auto" (a GPU when LibTorch sees one,
+// else the CPU). Returns the device as LibTorch spells it ("cpu",
+// "cuda:0"). Error (exit 2) naming runtime.device when a GPU is asked for and
+// this LibTorch has no CUDA, sees no GPU, or has no device N.
+std::string resolve_device(const std::string& spec, int local_rank = 0);
+
 // RunOptions from a ConfigSpec's settings (config.h): output_dir,
 // checkpoint_every, trace_every, threads and dist_timeout from the runtime.*
 // keys it declared (ConfigSpec::run_keys()), and every runtime.* value as

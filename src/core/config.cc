@@ -519,6 +519,15 @@ void check_cross_keys(const Config& c) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));
   }
+  {
+    const std::string& d = c.runtime.device;
+    const bool index = d.size() > 5 && d.compare(0, 5, "cuda:") == 0 &&
+                       d.find_first_not_of("0123456789", 5) == std::string::npos && d.size() < 9;
+    if (d != "cpu" && d != "cuda" && d != "auto" && !index) {
+      fail_usage("key 'runtime.device': \"" + d +
+                 "\" is not a device (expected cpu, cuda, cuda:N or auto)");
+    }
+  }
   if (c.training.grad_shards > c.training.batch_size) {
     fail_usage("key 'training.grad_shards': " + std::to_string(c.training.grad_shards) +
                " shards of a batch of " + std::to_string(c.training.batch_size) +

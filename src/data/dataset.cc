@@ -393,7 +393,7 @@ Streamed prepare_streamed(const Config& cfg, const Vocab* vocab,
   const DataConfig& d = cfg.data;
   Streamed out;
   // Relative paths not found in the working directory are looked up in the
-  // shipped data directory (core/paths.h); the identity keeps them as written.
+  // shipped data directory (mltrain/files.h); the identity keeps them as written.
   const std::string train_path = require_data_file(d.train_path);
   nlohmann::json tokenizer = nullptr;
   if (cfg.tokenizer.kind == "sentencepiece") {

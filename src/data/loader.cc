@@ -177,4 +177,19 @@ bool DeterministicLoader::next(Batch* out) {
   return true;
 }
 
+Batch on_device(const Batch& batch, const torch::Device& device) {
+  if (device.is_cpu()) return batch;
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  Batch out;
+  out.tokens = move(batch.tokens);
+  out.offsets = move(batch.offsets);
+  out.mask = move(batch.mask);
+  out.labels = move(batch.labels);
+  out.index = batch.index;
+  out.shard = batch.shard;
+  out.examples = batch.examples;
+  for (const Batch& p : batch.parts) out.parts.push_back(on_device(p, device));
+  return out;
+}
+
 }  // namespace mltrain

@@ -172,6 +172,14 @@ Cause likely_cause(const json& diff, const json& config, const Localised& l) {
   // Runtime keys that change bits. num_workers, trace_every, output_dir and
   // the like never do (guaranteed), so they are not causes.
   for (const json& r : diff.value("runtime", json::array())) {
+    if (str(r.value("key", json(""))) == "device") {
+      return {"environment", "device differs (runtime.device " + str(r.value("a", json(nullptr))) +
+                                 " vs " + str(r.value("b", json(nullptr))) +
+                                 "): a GPU's kernels add in another order than the CPU's" +
+                                 where_clause(l)};
+    }
+  }
+  for (const json& r : diff.value("runtime", json::array())) {
     if (str(r.value("key", json(""))) == "threads") {
       return {"environment", "thread count differs (runtime.threads " +
                                  str(r.value("a", json(nullptr))) + " vs " +

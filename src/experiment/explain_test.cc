@@ -106,7 +106,12 @@ TEST(LikelyCause, AnEnvironmentField) {
   c = likely_cause(t, json::object(), "layers.0.norm1.weight");
   EXPECT_EQ(c.kind, "environment");
   EXPECT_NE(c.text.find("thread count differs (runtime.threads 1 vs 2)"), std::string::npos);
-  EXPECT_NE(c.text.find("layer norm"), std::string::npos);
+  // A CPU run against a GPU run: the device is named before anything else.
+  t["runtime"].push_back({{"key", "device"}, {"a", "cpu"}, {"b", "cuda:0"}});
+  c = likely_cause(t, json::object(), "fc.weight");
+  EXPECT_EQ(c.kind, "environment");
+  EXPECT_EQ(c.text.find("device differs (runtime.device cpu vs cuda:0)"), 0u) << c.text;
+  EXPECT_NE(c.text.find("fc.weight: linear (matmul)"), std::string::npos) << c.text;
 
   json v = empty_diff();
   v["env"].push_back({{"key", "libtorch.version"}, {"a", "1.13.0"}, {"b", "2.1.0"}});

@@ -25,6 +25,15 @@ const char* kMagic = "ml-train-checkpoint";
 const char* kWeightsMagic = "ml-train-weights";
 constexpr std::int64_t kWeightsVersion = 2;
 
+// Where a module's tensors live (the first parameter's or buffer's device;
+// the CPU for a module without tensors): archives are read onto it, so a
+// checkpoint saved on one device loads on the other.
+c10::optional<torch::Device> device_of(torch::nn::Module& m) {
+  for (const auto& p : m.parameters()) return p.device();
+  for (const auto& b : m.buffers()) return b.device();
+  return torch::Device(torch::kCPU);
+}
+
 std::string short_what(const std::exception& e) {
   std::string s = e.what();
   auto nl = s.find('\n');
@@ -229,7 +238,7 @@ void load_checkpoint_bytes(std::string bytes, const std::string& path, const std
   const auto shapes = tensor_shapes(model);
   try {
     torch::serialize::InputArchive ar, m, o;
-    ar.load_from(payload.data(), payload.size());
+    ar.load_from(payload.data(), payload.size(), device_of(model));
     ar.read("model", m);
     ar.read("optimizer", o);
     model.load(m);
@@ -240,10 +249,12 @@ void load_checkpoint_bytes(std::string bytes, const std::string& path, const std
     ar.read("cpu_rng", rng);
     ar.read("pos", pos);
     ar.read("elapsed", elapsed);
+    pos = pos.cpu();
+    elapsed = elapsed.cpu();
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(rng);
+      gen.set_state(rng.cpu());
     }
     for (const auto& g : generators) {
       torch::Tensor s;
@@ -252,7 +263,7 @@ void load_checkpoint_bytes(std::string bytes, const std::string& path, const std
       }
       at::Generator gen = g.second;
       std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(s);
+      gen.set_state(s.cpu());
     }
     if (pos.scalar_type() != torch::kInt64 || pos.dim() != 1 || pos.size(0) != 5 ||
         elapsed.scalar_type() != torch::kFloat64 || elapsed.numel() != 1) {
@@ -298,11 +309,12 @@ void save_weights(const std::string& path, torch::nn::Module& model) {
 namespace {
 
 // The verified archive of a weights file, and the state hash it records.
-std::string open_weights(const std::string& path, torch::serialize::InputArchive* ar) {
+std::string open_weights(const std::string& path, torch::serialize::InputArchive* ar,
+                         c10::optional<torch::Device> device = c10::nullopt) {
   std::string payload;
   const json header = open_envelope(path, kWeightsMagic, kWeightsVersion, "model file", &payload);
   try {
-    ar->load_from(payload.data(), payload.size());
+    ar->load_from(payload.data(), payload.size(), device);
   } catch (const std::exception& e) {
     fail_usage(path + ": corrupt or unreadable model file (" + short_what(e) + ")");
   }
@@ -326,7 +338,7 @@ void check_weights_file(const std::string& path) {
 
 void load_weights(const std::string& path, torch::nn::Module& model) {
   torch::serialize::InputArchive ar;
-  const std::string recorded = open_weights(path, &ar);
+  const std::string recorded = open_weights(path, &ar, device_of(model));
   const auto shapes = tensor_shapes(model);
   try {
     model.load(ar);

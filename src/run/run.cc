@@ -791,6 +791,27 @@ json Run::finish(const json& final_metrics) {
   return summary;
 }
 
+std::string resolve_device(const std::string& spec, int local_rank) {
+  if (spec == "cpu") return "cpu";
+  const bool cuda = torch::cuda::is_available();
+  const auto count = static_cast<std::int64_t>(cuda ? torch::cuda::device_count() : 0);
+  if (spec == "auto") return cuda ? "cuda:" + std::to_string(local_rank % count) : "cpu";
+  if (spec != "cuda" && spec.rfind("cuda:", 0) != 0) {
+    fail_usage("key 'runtime.device': \"" + spec +
+               "\" is not a device (expected cpu, cuda, cuda:N or auto)");
+  }
+  if (!cuda) {
+    fail_usage("key 'runtime.device': " + spec +
+               ", but this LibTorch has no CUDA or sees no GPU (use cpu or auto)");
+  }
+  const std::int64_t index = spec == "cuda" ? local_rank : std::stoll(spec.substr(5));
+  if (index >= count) {
+    fail_usage("key 'runtime.device': cuda:" + std::to_string(index) + ", but LibTorch sees " +
+               std::to_string(count) + " GPU" + (count == 1 ? "" : "s"));
+  }
+  return "cuda:" + std::to_string(index);
+}
+
 RunOptions run_options(const Settings& settings) {
   RunOptions o;
   const json& all = settings.json();

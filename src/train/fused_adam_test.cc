@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "core/fs.h"
+#include "mltrain/error.h"
 #include "mltrain/optim.h"
+#include "mltrain/run.h"
 #include "mltrain/state_hash.h"
 #include "run/checkpoint.h"
 #include "train/step.h"
@@ -260,6 +262,34 @@ TEST(TrainStep, ShardedStepReusesNothingStale) {
   EXPECT_TRUE(torch::equal(reused.fc_->weight, fresh.fc_->weight));
   EXPECT_TRUE(torch::equal(reused.unused_, fresh.unused_));
   EXPECT_LT(reused.unused_.max().item<float>(), 1.0f);  // weight decay moved it
+}
+
+TEST(TrainStep, NamesTheOpWithoutADeterministicKernel) {
+  EXPECT_EQ(nondeterministic_op(
+                "adaptive_avg_pool2d_backward_cuda does not have a deterministic implementation, "
+                "but you set 'torch.use_deterministic_algorithms(True)'."),
+            "adaptive_avg_pool2d_backward_cuda");
+  EXPECT_EQ(nondeterministic_op("frame #0\nindex_add_cuda_ does not have a deterministic "
+                                "implementation, but ..."),
+            "index_add_cuda_");
+  EXPECT_EQ(nondeterministic_op("CUDA out of memory"), "");
+}
+
+// runtime.device on a machine without a GPU: cpu and auto train on the CPU,
+// a GPU asked for is one clear error naming the key.
+TEST(TrainStep, DeviceResolution) {
+  EXPECT_EQ(resolve_device("cpu"), "cpu");
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible";
+  EXPECT_EQ(resolve_device("auto"), "cpu");
+  for (const char* spec : {"cuda", "cuda:1"}) {
+    try {
+      resolve_device(spec);
+      FAIL() << spec;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      EXPECT_NE(std::string(e.what()).find("key 'runtime.device'"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

@@ -13,8 +13,14 @@ constexpr std::int64_t kEvalBatch = 128;
 
 }  // namespace
 
+static torch::Device device_of(ClassifierImpl& model) {
+  const auto params = model.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
-                 const Batch& batch, std::uint64_t seed, std::int64_t step, double grad_clip) {
+                 const Batch& cpu_batch, std::uint64_t seed, std::int64_t step, double grad_clip) {
+  const Batch batch = on_device(cpu_batch, device_of(model));
   const auto n = static_cast<float>(batch.size());
   const float loss = shards.backward([&](std::int64_t k) -> float {
     const Batch* part = &batch;
@@ -38,10 +44,48 @@ float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, Grad
   return loss;
 }
 
+std::string nondeterministic_op(const std::string& what) {
+  const auto at = what.find(" does not have a deterministic implementation");
+  if (at == std::string::npos) return "";
+  const auto start = what.find_last_of(" \n\t'\"", at == 0 ? 0 : at - 1);
+  return what.substr(start == std::string::npos ? 0 : start + 1,
+                     at - (start == std::string::npos ? 0 : start + 1));
+}
+
+// Every rank's rows of per-batch sums (loss, correct, tp, fp, fn per class)
+// added in batch order (batch b sits in row b / world of rank b % world):
+// the same additions for any world size.
+static EvalResult combine_batches(const std::vector<torch::Tensor>& all, std::int64_t batches,
+                                  std::int64_t world, std::int64_t num_classes, std::int64_t n) {
+  std::vector<std::int64_t> tp(num_classes, 0), fp(num_classes, 0), fn(num_classes, 0);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  for (std::int64_t b = 0; b < batches; ++b) {
+    auto row = all[static_cast<std::size_t>(b % world)].accessor<double, 2>()[b / world];
+    loss_sum += row[0];
+    correct += static_cast<std::int64_t>(row[1]);
+    for (std::int64_t c = 0; c < num_classes; ++c) {
+      tp[c] += static_cast<std::int64_t>(row[2 + c]);
+      fp[c] += static_cast<std::int64_t>(row[2 + num_classes + c]);
+      fn[c] += static_cast<std::int64_t>(row[2 + 2 * num_classes + c]);
+    }
+  }
+  EvalResult r;
+  r.n = n;
+  r.loss = loss_sum / static_cast<double>(n);
+  r.acc = static_cast<double>(correct) / static_cast<double>(n);
+  double f1 = 0;
+  for (std::int64_t c = 0; c < num_classes; ++c) {
+    std::int64_t d = 2 * tp[c] + fp[c] + fn[c];
+    f1 += d ? 2.0 * static_cast<double>(tp[c]) / static_cast<double>(d) : 0.0;
+  }
+  r.f1 = f1 / static_cast<double>(num_classes);
+  return r;
+}
+
 EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Config& cfg,
                     std::int64_t num_classes, Group* group) {
-  EvalResult r;
-  if (split.size() == 0) return r;
+  if (split.size() == 0) return EvalResult{};
   torch::NoGradGuard no_grad;
   model.eval();
   LoaderOptions lo;
@@ -60,14 +104,16 @@ EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Conf
   const std::int64_t width = 2 + 3 * num_classes;
   const std::int64_t rows = (batches + world - 1) / world;
   torch::Tensor mine = torch::zeros({rows, width}, torch::kDouble);
+  const torch::Device device = device_of(model);
   auto one_batch = [&](const Batch& b, std::int64_t row) {
-    torch::Tensor logits = model.forward(b);  // (B, C)
+    const Batch on = on_device(b, device);
+    torch::Tensor logits = model.forward(on);  // (B, C)
     auto out = mine.accessor<double, 2>();
     out[row][0] = torch::nn::functional::cross_entropy(
-                      logits, b.labels,
+                      logits, on.labels,
                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();
-    torch::Tensor pred = logits.argmax(1);  // (B,)
+    torch::Tensor pred = logits.argmax(1).cpu();  // (B,)
     auto pa = pred.accessor<std::int64_t, 1>();
     auto la = b.labels.accessor<std::int64_t, 1>();
     for (std::int64_t i = 0; i < b.size(); ++i) {
@@ -90,33 +136,8 @@ EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Conf
     for (std::int64_t row = 0; loader.next(&b); ++row) one_batch(b, row);
   }
   model.train();
-  const std::vector<torch::Tensor> all =
-      group ? group->all_gather(mine) : std::vector<torch::Tensor>{mine};
-  // Batch b sits in row b / world of rank b % world: added in batch order,
-  // the same additions for any world size.
-  std::vector<std::int64_t> tp(num_classes, 0), fp(num_classes, 0), fn(num_classes, 0);
-  double loss_sum = 0;
-  std::int64_t correct = 0;
-  for (std::int64_t b = 0; b < batches; ++b) {
-    auto row = all[static_cast<std::size_t>(b % world)].accessor<double, 2>()[b / world];
-    loss_sum += row[0];
-    correct += static_cast<std::int64_t>(row[1]);
-    for (std::int64_t c = 0; c < num_classes; ++c) {
-      tp[c] += static_cast<std::int64_t>(row[2 + c]);
-      fp[c] += static_cast<std::int64_t>(row[2 + num_classes + c]);
-      fn[c] += static_cast<std::int64_t>(row[2 + 2 * num_classes + c]);
-    }
-  }
-  r.n = split.size();
-  r.loss = loss_sum / static_cast<double>(r.n);
-  r.acc = static_cast<double>(correct) / static_cast<double>(r.n);
-  double f1 = 0;
-  for (std::int64_t c = 0; c < num_classes; ++c) {
-    std::int64_t d = 2 * tp[c] + fp[c] + fn[c];
-    f1 += d ? 2.0 * static_cast<double>(tp[c]) / static_cast<double>(d) : 0.0;
-  }
-  r.f1 = f1 / static_cast<double>(num_classes);
-  return r;
+  return combine_batches(group ? group->all_gather(mine) : std::vector<torch::Tensor>{mine},
+                         batches, world, num_classes, split.size());
 }
 
 }  // namespace mltrain

@@ -7,6 +7,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <string>
 
 #include "mltrain/config.h"
 #include "mltrain/data.h"
@@ -30,6 +31,12 @@ class Group;
 // them.
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
                  const Batch& batch, std::uint64_t seed, std::int64_t step, double grad_clip);
+
+// The op named by LibTorch's error for an op without a deterministic kernel
+// under setDeterministicAlgorithms(true) ("OP does not have a deterministic
+// implementation, but you set 'torch.use_deterministic_algorithms(True)'..."),
+// or "" when `what` is another error.
+std::string nondeterministic_op(const std::string& what);
 
 struct EvalResult {
   double loss = 0, acc = 0, f1 = 0;  // mean loss, accuracy, macro-F1

@@ -275,6 +275,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   // Inputs first: bad ranks, a bad parent, bad data or a run this machine
   // cannot hold fail before any directory exists.
   check_ranks(cfg);
+  const torch::Device device(
+      resolve_device(cfg.runtime.device, rank_env_from_environment().local_rank));
   const std::shared_ptr<Group> ranks = connect_ranks(cfg.runtime.dist_timeout);
   Printer printer(ranks == nullptr || ranks->rank() == 0 ? opt.out : nullptr);
   const InitFrom parent =
@@ -300,6 +302,8 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   // The model is built after Run::open has seeded the generators.
   std::shared_ptr<ClassifierImpl> model =
       make_classifier(cfg, data.vocab.size(), static_cast<std::int64_t>(data.label_names.size()));
+  model->to(device);  // initialised on the CPU (its generator), trained on the device
+  if (!device.is_cpu()) run.annotate("device", device.str());
   if (!parent.path.empty()) start_from(parent, *model, run);
   model->train();
   auto optimizer = make_optimizer(cfg.training, model->parameters());
@@ -308,8 +312,17 @@ RunResult train(const Config& cfg, const TrainOptions& opt) {
   const RunPosition start = run.resume(*model, *optimizer);
   printer.started(run, cfg, data, start);
 
-  loop.run_epochs(start, run.leader() ? opt.log : nullptr);
-  RunResult r = result_of(run, loop.finish());
+  RunResult r;
+  try {
+    loop.run_epochs(start, run.leader() ? opt.log : nullptr);
+    r = result_of(run, loop.finish());
+  } catch (const c10::Error& e) {
+    const std::string op = nondeterministic_op(e.what());
+    if (op.empty()) throw;
+    run.fail("op " + op + " has no deterministic kernel on " + device.str() +
+             " and deterministic is true; train this model with deterministic=false, or on "
+             "another device");
+  }
   r.resumed_from_step = start.resumed_from_step;
   if (!run.rerun_of().is_null()) {
     r.original_state_hash = run.rerun_of().value("state_hash", "");

@@ -76,4 +76,10 @@ grep -q "nope.jsonl: data file not found" err.txt || fail "missing data file"
 n_runs=$(ls "$WORK/runs" | wc -l)
 expect_rc 2 "$ML_TRAIN" -c small.yaml data.train_path="$WORK/nope.jsonl" training.lr=0.123
 [ "$(ls "$WORK/runs" | wc -l)" -eq "$n_runs" ] || fail "a failed start left a run directory behind"
+# Full-batch training: a batch_size above the training split (200 rows) is one
+# step per epoch, not a memory refusal.
+expect_rc 0 "$ML_TRAIN" -c small.yaml training.batch_size=1000000 training.epochs=2
+grep -q "^state_hash " out.txt || { cat out.txt err.txt; fail "full-batch training"; }
+full=$(ls -td "$WORK"/runs/*/ | head -1)
+[ "$(json_get "$full/summary.json" steps)" = 2 ] || fail "full batch: not one step per epoch"
 echo "train e2e ok"
