@@ -18,7 +18,10 @@ header belongs to). So the document and the check cannot drift apart:
 4. The torch-free libraries (mltrain_base, mltrain_experiment, as listed in
    CMakeLists.txt) include no LibTorch header, directly or through others:
    the compiler's own dependency list (-M) is checked.
-5. Only src/run/control.cc reads an MLTRAIN_* environment variable.
+5. The MLTRAIN_* environment variables are the two docs/control.md documents,
+   each read in one place: MLTRAIN_CONTROL in src/run/control.cc, and
+   MLTRAIN_KERNEL_PIN (the kernel pin's record across its re-execution) in
+   src/repro/kernels.cc.
 
 usage: layering_test.py SOURCE_DIR CXX GENERATED_INCLUDE_DIR
 """
@@ -180,15 +183,19 @@ for src in torch_free:
     if torch:
         failures.append(f"{src}: compiled without LibTorch, yet includes {torch[0]}")
 
-# One documented control mechanism.
+# One documented control mechanism, and the kernel pin's record.
+READERS = {"MLTRAIN_CONTROL": os.path.join("src", "run", "control.cc"),
+           "MLTRAIN_KERNEL_PIN": os.path.join("src", "repro", "kernels.cc")}
 for root, _, files in os.walk(os.path.join(SRC, "src")):
     for name in files:
         path = os.path.join(root, name)
         rel = os.path.relpath(path, SRC)
-        if rel == os.path.join("src", "run", "control.cc") or not name.endswith((".cc", ".h")):
+        if not name.endswith((".cc", ".h")):
             continue
-        if re.search(r'getenv\("MLTRAIN_', open(path, encoding="utf-8").read()):
-            failures.append(f"{rel}: reads an MLTRAIN_* variable (only src/run/control.cc may)")
+        for var in re.findall(r'getenv\("(MLTRAIN_\w*)', open(path, encoding="utf-8").read()):
+            if READERS.get(var) != rel:
+                failures.append(f"{rel}: reads {var} (docs/control.md: MLTRAIN_CONTROL only in "
+                                "src/run/control.cc, MLTRAIN_KERNEL_PIN only in src/repro/kernels.cc)")
 
 if failures:
     print("\n".join(failures))

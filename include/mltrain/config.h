@@ -94,6 +94,7 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
   X(num_workers, Int, 2, 0, 256, "", Always, "loader threads; never changes results") \
   X(threads, Int, 0, 0, 1024, "", Always, "intra-op threads; 0 = LibTorch's default (with several ranks: the cores shared out)") \
   X(device, String, "cpu", 0, 0, "", Always, "cpu, cuda, cuda:N or auto (a GPU when LibTorch sees one); with ranks, cuda means cuda:<local rank>. Results are bit-exact per device type, not across them") \
+  X(cpu_capability, Choice, "native", 0, 0, "native|default|avx2|avx512", Always, "LibTorch's CPU kernels as a CPU of that kind picks them (ATEN_CPU_CAPABILITY); deterministic=true pins avx2 whatever this says") \
   X(nproc, Int, 1, 1, 1024, "", Always, "ranks `train` starts on this machine (data-parallel over training.grad_shards); never changes results") \
   X(dist_timeout, Float, 300, 0.1, 86400, "", Always, "seconds a rank waits for the store or a peer before it fails") \
   X(checkpoint_every, Int, 0, 0, kConfigIntMax, "", Always, "steps between checkpoints; 0 = end of each epoch only") \

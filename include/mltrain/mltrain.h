@@ -11,6 +11,7 @@
 //   repro       rng.h             counter-based streams keyed by (seed, purpose, epoch, index)
 //               seed.h            seed_everything(seed, deterministic)
 //               env.h             environment_manifest()
+//               kernels.h         the CPU kernels in use; the portable pin of deterministic runs
 //               state_hash.h      sha256 of a model's state dict (matches the Python recipe),
 //                                 of a tensor, of bytes and files (data fingerprints)
 //               probe.h           module outputs for divergence localisation
@@ -41,6 +42,7 @@
 #include "mltrain/files.h"
 #include "mltrain/format.h"
 #include "mltrain/infer.h"
+#include "mltrain/kernels.h"
 #include "mltrain/layout.h"
 #include "mltrain/loader.h"
 #include "mltrain/models.h"

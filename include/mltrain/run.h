@@ -24,6 +24,12 @@
 //   trace.jsonl (per step: loss as exact float32 bits, lr, and the model's
 //   state hash every trace_every steps), summary.json, model.pt. Every whole
 //   file is written atomically; the JSONL files are append-only.
+// - CPU kernels: open() first calls pin_cpu_kernels(deterministic,
+//   runtime.cpu_capability) (kernels.h): a deterministic run computes with
+//   the portable x86-64-v3 kernels, so its bits are the same on every such
+//   machine. That may re-execute your program once (same command line, same
+//   pid) before open() connects or writes anything: open the Run before
+//   work you would not want to do twice.
 // - Seeding: open() calls seed_everything(seed, deterministic) from the
 //   identity, after recording the environment and before your model exists.
 // - Resume: a run that was killed (even kill -9) and is started again with

@@ -5,6 +5,7 @@
 #include "mltrain/env.h"
 #include "mltrain/error.h"
 #include "mltrain/infer.h"
+#include "mltrain/kernels.h"
 #include "mltrain/ranks.h"
 #include "mltrain/train.h"
 
@@ -13,6 +14,9 @@ namespace cli {
 
 int cmd_train(const TrainArgs& a, const std::vector<std::string>& argv) {
   Config cfg = resolve_config(a.sources);
+  // The CPU kernels before the ranks start (they inherit the pin) and before
+  // anything is read or written: the pin may re-execute this process.
+  pin_cpu_kernels(cfg.deterministic, cfg.runtime.cpu_capability);
   // runtime.nproc > 1: this command line again, once per rank.
   if (int rc = launch_ranks_if_needed(argv, cfg.runtime.nproc); rc >= 0) return rc;
   TrainOptions opt;

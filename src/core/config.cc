@@ -806,8 +806,8 @@ ConfigSpec& ConfigSpec::choice(const std::string& name, const std::string& def,
 
 ConfigSpec& ConfigSpec::run_keys() {
   for (const char* name :
-       {"runtime.output_dir", "runtime.threads", "runtime.nproc", "runtime.dist_timeout",
-        "runtime.checkpoint_every", "runtime.trace_every"}) {
+       {"runtime.output_dir", "runtime.threads", "runtime.cpu_capability", "runtime.nproc",
+        "runtime.dist_timeout", "runtime.checkpoint_every", "runtime.trace_every"}) {
     for (const auto& k : config_table()) {
       if (k.name != name) continue;
       ConfigKey copy = k;

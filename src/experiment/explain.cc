@@ -25,6 +25,12 @@ bool named(const std::string& where) { return !where.empty() && where != "?"; }
 // when nothing else differs.
 const std::vector<std::pair<std::string, std::string>>& env_fields() {
   static const std::vector<std::pair<std::string, std::string>> kFields = {
+      // The kernels a run computed with (kernels.h): pinned in deterministic
+      // mode, so these differ only when a run was not.
+      {"kernels.pinned", "kernel pin"},
+      {"kernels.openblas_core", "BLAS core type"},
+      {"kernels.aten_capability", "LibTorch CPU capability"},
+      {"kernels.onednn", "oneDNN kernels"},
       {"blas.openblas_core", "BLAS core type"},
       {"blas.loaded", "BLAS library"},
       {"blas.openblas_config", "BLAS library"},
@@ -177,6 +183,16 @@ Cause likely_cause(const json& diff, const json& config, const Localised& l) {
                                  " vs " + str(r.value("b", json(nullptr))) +
                                  "): a GPU's kernels add in another order than the CPU's" +
                                  where_clause(l)};
+    }
+  }
+  for (const json& r : diff.value("runtime", json::array())) {
+    // Deterministic runs compute with the pinned capability whatever this says.
+    const bool pinned = config.is_object() && config.value("deterministic", json(false)) == true;
+    if (str(r.value("key", json(""))) == "cpu_capability" && !pinned) {
+      return {"environment",
+              "LibTorch CPU capability differs (runtime.cpu_capability " +
+                  str(r.value("a", json(nullptr))) + " vs " + str(r.value("b", json(nullptr))) +
+                  "): its vectorised kernels add in another order" + where_clause(l)};
     }
   }
   for (const json& r : diff.value("runtime", json::array())) {

@@ -113,6 +113,27 @@ TEST(LikelyCause, AnEnvironmentField) {
   EXPECT_EQ(c.text.find("device differs (runtime.device cpu vs cuda:0)"), 0u) << c.text;
   EXPECT_NE(c.text.find("fc.weight: linear (matmul)"), std::string::npos) << c.text;
 
+  // The kernels a run computed with come before the CPU model and the
+  // LibTorch build report that also differ with them.
+  json k = empty_diff();
+  k["env"].push_back({{"key", "cpu.model"}, {"a", "EPYC"}, {"b", "Xeon"}});
+  k["env"].push_back({{"key", "kernels.aten_capability"}, {"a", "AVX2"}, {"b", "DEFAULT"}});
+  k["env"].push_back({{"key", "libtorch.build_config"}, {"a", "..."}, {"b", "..."}});
+  c = likely_cause(k, json::object(), "fc.weight");
+  EXPECT_EQ(
+      c.text.find("LibTorch CPU capability differs (kernels.aten_capability: AVX2 vs DEFAULT)"), 0u)
+      << c.text;
+  // runtime.cpu_capability is named when it chose the kernels, not when the
+  // deterministic pin overrode it.
+  json r = empty_diff();
+  r["runtime"].push_back({{"key", "cpu_capability"}, {"a", "default"}, {"b", "avx2"}});
+  c = likely_cause(r, {{"deterministic", false}}, "fc.weight");
+  EXPECT_EQ(c.text.find("LibTorch CPU capability differs (runtime.cpu_capability default vs avx2)"),
+            0u)
+      << c.text;
+  c = likely_cause(r, {{"deterministic", true}}, "fc.weight");
+  EXPECT_EQ(c.text.find("LibTorch CPU capability"), std::string::npos) << c.text;
+
   json v = empty_diff();
   v["env"].push_back({{"key", "libtorch.version"}, {"a", "1.13.0"}, {"b", "2.1.0"}});
   EXPECT_NE(likely_cause(v, json::object(), "").text.find("LibTorch version"), std::string::npos);

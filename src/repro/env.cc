@@ -20,6 +20,7 @@
 
 #include "build_info.h"
 #include "mltrain/canonical_json.h"
+#include "mltrain/kernels.h"
 
 namespace mltrain {
 namespace {
@@ -234,6 +235,8 @@ nlohmann::json environment_manifest() {
     blas["openblas_core"] = fn();
   }
   j["blas"] = blas;
+  // The kernels the libraries chose (or the portable pin), as used now.
+  j["kernels"] = cpu_kernels();
 
   j["threads"] = {{"intra_op", at::get_num_threads()}, {"inter_op", at::get_num_interop_threads()}};
   j["cpu"] = cpu_info();

@@ -19,6 +19,7 @@
 #include "mltrain/error.h"
 #include "mltrain/files.h"
 #include "mltrain/format.h"
+#include "mltrain/kernels.h"
 #include "mltrain/layout.h"
 #include "mltrain/probe.h"
 #include "mltrain/ranks.h"
@@ -342,6 +343,11 @@ Run Run::open(const json& identity, const RunOptions& options) {
   if (options.threads < 0 || !(options.dist_timeout > 0)) {
     fail_usage("Run::open: threads must be >= 0 and dist_timeout > 0");
   }
+
+  // The CPU kernels first: pinning them may re-execute the process, so
+  // nothing may be connected or written before (kernels.h).
+  const json capability = options.runtime.value("cpu_capability", json("native"));
+  pin_cpu_kernels(r.deterministic, capability.is_string() ? capability.get<std::string>() : "");
 
   // Ranks: connected, and agreed on what they train, before anything is written.
   const RankEnv env = rank_env_from_environment();
