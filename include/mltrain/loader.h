@@ -48,7 +48,8 @@ struct Batch {
 
 // The batch (and its parts) with its tensors on `device`: the loader builds
 // batches on the CPU; a loop on a GPU moves each one before its forward.
-// On the CPU it is the batch itself, no copy.
+// For the CPU it returns the batch's handles (no tensor data is copied); a
+// loop that may run on either can skip the call there.
 Batch on_device(const Batch& batch, const torch::Device& device);
 
 // Positions [shard_begin, shard_end) of a batch of n examples that shard k

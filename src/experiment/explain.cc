@@ -177,29 +177,27 @@ Cause likely_cause(const json& diff, const json& config, const Localised& l) {
   }
   // Runtime keys that change bits. num_workers, trace_every, output_dir and
   // the like never do (guaranteed), so they are not causes.
-  for (const json& r : diff.value("runtime", json::array())) {
-    if (str(r.value("key", json(""))) == "device") {
-      return {"environment", "device differs (runtime.device " + str(r.value("a", json(nullptr))) +
-                                 " vs " + str(r.value("b", json(nullptr))) +
-                                 "): a GPU's kernels add in another order than the CPU's" +
-                                 where_clause(l)};
-    }
-  }
-  for (const json& r : diff.value("runtime", json::array())) {
-    // Deterministic runs compute with the pinned capability whatever this says.
-    const bool pinned = config.is_object() && config.value("deterministic", json(false)) == true;
-    if (str(r.value("key", json(""))) == "cpu_capability" && !pinned) {
-      return {"environment",
-              "LibTorch CPU capability differs (runtime.cpu_capability " +
-                  str(r.value("a", json(nullptr))) + " vs " + str(r.value("b", json(nullptr))) +
-                  "): its vectorised kernels add in another order" + where_clause(l)};
-    }
-  }
-  for (const json& r : diff.value("runtime", json::array())) {
-    if (str(r.value("key", json(""))) == "threads") {
-      return {"environment", "thread count differs (runtime.threads " +
+  // Deterministic runs compute with the pinned capability whatever
+  // runtime.cpu_capability says, so it is a cause only when they do not.
+  const bool pinned = config.is_object() && config.value("deterministic", json(false)) == true;
+  struct RuntimeCause {
+    const char* key;
+    const char* name;
+    const char* why;
+  };
+  static const RuntimeCause kRuntimeCauses[] = {
+      {"device", "device", ": a GPU's kernels add in another order than the CPU's"},
+      {"cpu_capability", "LibTorch CPU capability",
+       ": its vectorised kernels add in another order"},
+      {"threads", "thread count", ""},
+  };
+  for (const RuntimeCause& c : kRuntimeCauses) {
+    if (pinned && std::string(c.key) == "cpu_capability") continue;
+    for (const json& r : diff.value("runtime", json::array())) {
+      if (str(r.value("key", json(""))) != c.key) continue;
+      return {"environment", std::string(c.name) + " differs (runtime." + c.key + " " +
                                  str(r.value("a", json(nullptr))) + " vs " +
-                                 str(r.value("b", json(nullptr))) + ")" + where_clause(l)};
+                                 str(r.value("b", json(nullptr))) + ")" + c.why + where_clause(l)};
     }
   }
   const json env_rows = diff.value("env", json::array());

@@ -20,7 +20,10 @@ static torch::Device device_of(ClassifierImpl& model) {
 
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
                  const Batch& cpu_batch, std::uint64_t seed, std::int64_t step, double grad_clip) {
-  const Batch batch = on_device(cpu_batch, device_of(model));
+  // On the CPU the loader's batch as it is: nothing more on the step's path.
+  const torch::Device device = device_of(model);
+  Batch moved;
+  const Batch& batch = device.is_cpu() ? cpu_batch : (moved = on_device(cpu_batch, device));
   const auto n = static_cast<float>(batch.size());
   const float loss = shards.backward([&](std::int64_t k) -> float {
     const Batch* part = &batch;
@@ -106,7 +109,8 @@ EvalResult evaluate(ClassifierImpl& model, const EncodedSplit& split, const Conf
   torch::Tensor mine = torch::zeros({rows, width}, torch::kDouble);
   const torch::Device device = device_of(model);
   auto one_batch = [&](const Batch& b, std::int64_t row) {
-    const Batch on = on_device(b, device);
+    Batch moved;
+    const Batch& on = device.is_cpu() ? b : (moved = on_device(b, device));
     torch::Tensor logits = model.forward(on);  // (B, C)
     auto out = mine.accessor<double, 2>();
     out[row][0] = torch::nn::functional::cross_entropy(
