@@ -301,7 +301,7 @@ def make_batch(split, idx, bag, token_dropout=0.0, gen=None):
 class BowClassifier(nn.Module):
     def __init__(self, a, vocab, classes):
         super().__init__()
-        self.embed = nn.EmbeddingBag(vocab, a.embed_dim, mode="mean")
+        self.embed = nn.EmbeddingBag(vocab, a.embed_dim, mode="mean", sparse=a.sparse)
         self.fc1 = nn.Linear(a.embed_dim, a.hidden_dim)
         self.drop = nn.Dropout(a.dropout)
         self.fc2 = nn.Linear(a.hidden_dim, classes)
@@ -369,7 +369,35 @@ def make_model(a, vocab, classes):
 # Training (trainer.cc, schedule.cc)
 # --------------------------------------------------------------------------
 
-def make_optimizer(a, params):
+class Optimizers:
+    """--sparse: the embedding table's optimizer (SparseAdam, or SGD / Adagrad,
+    which take sparse gradients) beside the dense one, stepped together."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.param_groups = [g for o in opts for g in o.param_groups]
+
+    def zero_grad(self):
+        for o in self.opts:
+            o.zero_grad()
+
+    def step(self):
+        for o in self.opts:
+            o.step()
+
+
+def make_optimizer(a, params, model=None):
+    if a.sparse:
+        table = [model.embed.weight]
+        rest = [p for p in params if p is not model.embed.weight]
+        if a.optimizer == "adam":
+            return Optimizers([torch.optim.SparseAdam(table, lr=a.lr),
+                               torch.optim.Adam(rest, lr=a.lr)])
+        if a.optimizer == "adagrad":
+            return torch.optim.Adagrad(params, lr=a.lr)
+        return torch.optim.SGD(params, lr=a.lr)
+    if a.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=a.lr, weight_decay=a.weight_decay)
     if a.optimizer == "sgd":
         return torch.optim.SGD(params, lr=a.lr, momentum=a.momentum,
                                weight_decay=a.weight_decay)
@@ -433,7 +461,10 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.005)
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "adagrad"], default="adam")
+    p.add_argument("--sparse", action="store_true",
+                   help="bow: EmbeddingBag(sparse=True) with SparseAdam (adam), SGD or Adagrad "
+                        "on its rows (model.sparse)")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd only")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--grad-clip", type=float, default=0.0, help="max global L2 norm; 0 = off")
@@ -525,7 +556,7 @@ def main(argv=None):
     bag = a.arch == "bow"
     model = make_model(a, len(vocab), num_classes)
     model.train()
-    opt = make_optimizer(a, list(model.parameters()))
+    opt = make_optimizer(a, list(model.parameters()), model)
     steps_per_epoch = (len(train) + a.batch_size - 1) // a.batch_size
     total_steps = steps_per_epoch * a.epochs
     shuffle_gen = torch.Generator()

@@ -14,7 +14,7 @@ header belongs to). So the document and the check cannot drift apart:
 2. The table is the real include graph, not a wish: every layer it lists
    for a layer is used by that layer's sources (drop it from the table
    otherwise), and every include/mltrain/ header is in the header table.
-3. examples/, bench/ and tests/user_loop/ include only public headers.
+3. examples/, bench/, tests/user_loop/ and tests/sparse/ include only public headers.
 4. The torch-free libraries (mltrain_base, mltrain_experiment, as listed in
    CMakeLists.txt) include no LibTorch header, directly or through others:
    the compiler's own dependency list (-M) is checked.
@@ -150,7 +150,7 @@ for name in sorted(os.listdir(os.path.join(SRC, "include", "mltrain"))):
             failures.append(f"include/mltrain/{name} ({own}): includes \"{h}\" ({hl})")
 
 # Programs of users: examples, benchmarks, the user loop of the tests.
-for top in ("examples", "bench", os.path.join("tests", "user_loop")):
+for top in ("examples", "bench", os.path.join("tests", "user_loop"), os.path.join("tests", "sparse")):
     for root, _, files in os.walk(os.path.join(SRC, top)):
         for name in files:
             if not name.endswith((".cc", ".h")):

@@ -70,13 +70,14 @@ constexpr double kConfigIntMax = 9.0e15;  // largest integer a key accepts
   X(num_layers, Int, 1, 1, 64, "", Always, "convolution or encoder layers") \
   X(num_heads, Int, 2, 1, 256, "", Always, "attention heads (transformer); must divide embed_dim") \
   X(dropout, Float, 0.1, 0, 0.999, "", Always, "dropout probability inside the model") \
-  X(init_from, OptString, "", 0, 0, "", Always, "fine-tune from a run directory or a model.pt file, or null")
+  X(init_from, OptString, "", 0, 0, "", Always, "fine-tune from a run directory or a model.pt file, or null") \
+  X(sparse, Bool, false, 0, 0, "", IfSet, "bow: the embedding table gets row-sparse gradients and lazy updates (adam: SparseAdam's; sgd without momentum), so a step costs what its tokens touch, not the vocabulary")
 
 #define MLTRAIN_CONFIG_TRAINING(X) \
   X(epochs, Int, 5, 1, 100000, "", Always, "passes over the training split") \
   X(batch_size, Int, 32, 1, 1000000, "", Always, "examples per optimizer step") \
   X(lr, Float, 0.005, 0, 100, "", Always, "peak learning rate") \
-  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw", Always, "optimizer") \
+  X(optimizer, Choice, "adam", 0, 0, "sgd|adam|adamw|adagrad", Always, "optimizer (with model.sparse: lazy updates of the embedding rows a step touches)") \
   X(momentum, Float, 0.9, 0, 0.999999, "", Always, "momentum (sgd only)") \
   X(weight_decay, Float, 0.0, 0, 10, "", Always, "L2 penalty (sgd, adam) or decoupled decay (adamw)") \
   X(grad_clip, Float, 0.0, 0, kConfigInf, "", Always, "max global L2 norm of the gradients; 0 = off") \

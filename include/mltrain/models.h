@@ -78,6 +78,10 @@ class ClassifierImpl : public torch::nn::Module {
     ctx_->step = step;
     ctx_->shard = shard;
   }
+  // The parameters whose gradients are row-sparse (sparse COO tensors of
+  // the rows a batch touched: bow's embedding table with model.sparse), for
+  // GradShards and the optimizer; empty for a dense model.
+  virtual std::vector<torch::Tensor> sparse_parameters() const { return {}; }
 
  protected:
   // A new dropout site (sites are numbered in construction order).
@@ -92,8 +96,10 @@ class BowClassifierImpl : public ClassifierImpl {
  public:
   BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab, std::int64_t classes);
   torch::Tensor forward(const Batch& batch) override;
+  std::vector<torch::Tensor> sparse_parameters() const override;
 
  private:
+  bool sparse_ = false;
   torch::nn::EmbeddingBag embed_{nullptr};
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
   StreamDropout drop_{nullptr};

@@ -10,6 +10,12 @@
 // thread count. The state (AdamParamState: step, exp_avg, exp_avg_sq) and
 // its serialisation are LibTorch's own, so checkpoints are unchanged.
 //
+// A parameter whose gradient is sparse (a sparse COO tensor of rows, e.g.
+// bow's table with model.sparse) gets lazy Adam instead: PyTorch's
+// SparseAdam update on the rows the gradient touches only (same formula and
+// order; the step count and bias correction are the parameter's), CPU only,
+// without weight decay.
+//
 // Parameters on another device than the CPU (a GPU) are updated with the
 // same arithmetic as LibTorch tensor ops on that device, one op per step of
 // the scalar formula in its order (about ten passes, as torch::optim::Adam

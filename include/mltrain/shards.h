@@ -28,6 +28,13 @@
 // not on the rank that computes it: shard_generator() gives a generator per
 // (seed, step, shard). Gradient clipping, if any, goes between backward()
 // and optimizer.step(), as in a single process.
+//
+// Row-sparse gradients (an embedding table's sparse COO gradient, e.g.
+// model.sparse, or nn::Embedding with sparse(true)) are passed as `sparse`:
+// they are gathered as the rows each shard touched, never as the whole
+// table, and added in shard order with the dense path's float additions (a
+// row a shard did not touch adds zeros), so the result is a coalesced sparse
+// gradient with the same bits for any number of ranks.
 #ifndef MLTRAIN_SHARDS_H_
 #define MLTRAIN_SHARDS_H_
 
@@ -66,9 +73,13 @@ class GradShards {
   // `parameters`: the tensors the optimizer updates, in a fixed order (e.g.
   // model->parameters()); float32, all on one device. `shards` >= the number
   // of ranks (else Error, exit 2, naming the numbers). The ranks are run's.
-  GradShards(const Run& run, std::vector<at::Tensor> parameters, std::int64_t shards);
+  // `sparse`: those of `parameters` whose gradients are sparse COO tensors
+  // (float32 values; a shard that does not reach one gives no rows).
+  GradShards(const Run& run, std::vector<at::Tensor> parameters, std::int64_t shards,
+             std::vector<at::Tensor> sparse = {});
   // The same with an explicit connection (null = one process).
-  GradShards(Group* group, std::vector<at::Tensor> parameters, std::int64_t shards);
+  GradShards(Group* group, std::vector<at::Tensor> parameters, std::int64_t shards,
+             std::vector<at::Tensor> sparse = {});
 
   std::int64_t shards() const { return shards_; }
   // The shards this rank computes (shards_of_rank for its rank and world).
@@ -89,8 +100,20 @@ class GradShards {
   double gather_seconds() const { return gather_seconds_; }
 
  private:
+  struct Rows {              // one shard's sparse gradient of one parameter
+    at::Tensor ids, values;  // (n) int64 ascending, (n, ...) float
+  };
+  // Adds the K shards' rows of sparse parameter s (shard k's in rows[k]) in
+  // shard order into its .grad.
+  void add_sparse(std::size_t s, const std::vector<Rows>& rows);
+  // Every shard's rows of every sparse parameter, this rank's (mine_rows_)
+  // and the other ranks': out[s][k] is shard k's rows of parameter s.
+  std::vector<std::vector<Rows>> gather_sparse(std::int64_t world);
+
   Group* group_;
-  std::vector<at::Tensor> params_;
+  std::vector<at::Tensor> params_;            // dense gradients, in the payload
+  std::vector<at::Tensor> sparse_;            // row-sparse gradients
+  std::vector<std::vector<Rows>> mine_rows_;  // [slot][sparse parameter]
   std::int64_t shards_, total_ = 0;
   std::vector<std::int64_t> mine_;
   at::Tensor payload_, sum_;  // kept between steps: no allocation per step

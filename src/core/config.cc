@@ -519,6 +519,24 @@ void check_cross_keys(const Config& c) {
     fail_usage("key 'model.num_heads': " + std::to_string(c.model.num_heads) +
                " does not divide model.embed_dim=" + std::to_string(c.model.embed_dim));
   }
+  if (c.model.sparse) {
+    const TrainingConfig& t = c.training;
+    if (c.model.arch != "bow") {
+      fail_usage("key 'model.sparse': sparse gradients are for bow's embedding table, not " +
+                 c.model.arch);
+    }
+    if (t.optimizer == "adamw" || t.weight_decay > 0) {
+      fail_usage(
+          "key 'model.sparse': lazy updates leave untouched rows alone, so they take no "
+          "weight decay (expected training.optimizer adam or sgd and "
+          "training.weight_decay=0)");
+    }
+    if (t.optimizer == "sgd" && t.momentum > 0) {
+      fail_usage(
+          "key 'model.sparse': sgd on sparse gradients has no momentum (set "
+          "training.momentum=0, or use training.optimizer=adam)");
+    }
+  }
   {
     const std::string& d = c.runtime.device;
     const bool index = d.size() > 5 && d.compare(0, 5, "cuda:") == 0 &&

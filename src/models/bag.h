@@ -22,15 +22,17 @@ namespace mltrain {
 // weight (V, D) float; tokens (N) int64 row ids; offsets (B) int64 bag
 // starts, all on one device. Returns (B, D); an empty bag gives zeros. The
 // backward pass above is the CPU's; on any other device this is
-// bag_mean_native.
+// bag_mean_native. sparse: the weight's gradient is a coalesced sparse COO
+// tensor of the rows the tokens touch (ids ascending), each row the dense
+// gradient's bits for it; its cost follows the tokens, not V.
 torch::Tensor bag_mean(const torch::Tensor& weight, const torch::Tensor& tokens,
-                       const torch::Tensor& offsets);
+                       const torch::Tensor& offsets, bool sparse = false);
 
 // LibTorch's embedding_bag (mode mean) and its own backward pass, on any
 // device: what nn::EmbeddingBag computes, with the same parameter, so a
 // state dict moves between devices unchanged.
 torch::Tensor bag_mean_native(const torch::Tensor& weight, const torch::Tensor& tokens,
-                              const torch::Tensor& offsets);
+                              const torch::Tensor& offsets, bool sparse = false);
 
 }  // namespace mltrain
 

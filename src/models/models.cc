@@ -88,7 +88,8 @@ torch::Tensor StreamDropoutImpl::forward(const torch::Tensor& x) {
 }
 
 BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
-                                     std::int64_t classes) {
+                                     std::int64_t classes)
+    : sparse_(cfg.sparse) {
   embed_ = register_module(
       "embed", nn::EmbeddingBag(nn::EmbeddingBagOptions(vocab, cfg.embed_dim).mode(torch::kMean)));
   if (cfg.hidden_dim > 0) {
@@ -102,13 +103,19 @@ BowClassifierImpl::BowClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,
 }
 
 torch::Tensor BowClassifierImpl::forward(const Batch& b) {
-  torch::Tensor x = probe("embed", bag_mean(embed_->weight, b.tokens, b.offsets));  // (B, E)
+  torch::Tensor x =
+      probe("embed", bag_mean(embed_->weight, b.tokens, b.offsets, sparse_));  // (B, E)
   if (fc1_) {
     x = probe("drop", drop_(torch::relu(probe("fc1", fc1_(x)))));  // (B, H)
     return probe("fc2", fc2_(x));                                  // (B, C)
   }
   x = probe("drop", drop_(x));  // linear in the bag of tokens (fastText)
   return probe("fc", fc2_(x));  // (B, C)
+}
+
+std::vector<torch::Tensor> BowClassifierImpl::sparse_parameters() const {
+  if (!sparse_) return {};
+  return {embed_->weight};
 }
 
 CnnClassifierImpl::CnnClassifierImpl(const ModelConfig& cfg, std::int64_t vocab,

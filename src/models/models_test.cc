@@ -153,6 +153,15 @@ TEST(BagMean, SameGradientAsLibTorch) {
       EXPECT_TRUE(torch::equal(w2.grad(), w1.grad()))
           << "trial " << trial << " threads " << t << " max diff "
           << (w2.grad() - w1.grad()).abs().max().item<float>();
+      // model.sparse: the touched rows only, ascending, each with the dense
+      // gradient's bits; the rows no token touched are absent.
+      torch::Tensor w3 = w.clone().requires_grad_(true);
+      (bag_mean(w3, tokens, offsets, /*sparse=*/true) * up).sum().backward();
+      ASSERT_TRUE(w3.grad().is_sparse());
+      const torch::Tensor ids = w3.grad()._indices()[0];
+      EXPECT_TRUE(torch::equal(ids, std::get<0>(at::_unique(tokens, /*sorted=*/true))))
+          << "trial " << trial;
+      EXPECT_TRUE(torch::equal(w3.grad().to_dense(), w1.grad())) << "trial " << trial;
     }
   }
   at::set_num_threads(threads);

@@ -23,7 +23,11 @@ void collect(const torch::nn::Module& m, const std::string& prefix, NamedTensors
 }
 
 void update_with(Sha256* h, const torch::Tensor& t) {
-  torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+  // A sparse gradient hashes as the dense tensor it stands for, so a sparse
+  // and a dense run's dumps compare tensor by tensor.
+  torch::Tensor d = t.detach();
+  if (d.is_sparse()) d = d.to_dense();
+  torch::Tensor c = d.to(torch::kCPU).contiguous();
   h->update(c.data_ptr(), c.nbytes());
 }
 

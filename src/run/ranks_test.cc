@@ -224,6 +224,76 @@ TEST(GradShards, TwoRanksGiveTheBitsOfOneProcess) {
   }
 }
 
+// Row-sparse gradients (an embedding with sparse gradients, as LibTorch's
+// own gives them: not coalesced) through three shards: the rows any shard
+// touched, with the bits of the dense path's shard-order sum, in one process
+// and over two ranks.
+struct Embedded {
+  torch::Tensor table = torch::randn({50, 4}).requires_grad_(true);
+  torch::nn::Linear fc{4, 2};
+  std::vector<torch::Tensor> params() const { return {table, fc->weight, fc->bias}; }
+};
+Embedded make_embedded() {
+  torch::manual_seed(11);
+  return Embedded{};
+}
+float embedded_loss(Embedded& m, const torch::Tensor& ids, const torch::Tensor& y, std::int64_t k,
+                    bool sparse) {
+  const ShardRows rows = shard_rows(ids.size(0), k, 3);
+  const torch::Tensor x = torch::nn::functional::embedding(
+      ids.slice(0, rows.begin, rows.end), m.table,
+      torch::nn::functional::EmbeddingFuncOptions().sparse(sparse));  // (n_k, 3, 4)
+  torch::Tensor l = torch::mse_loss(m.fc(x.mean(1)), y.slice(0, rows.begin, rows.end)) *
+                    (static_cast<float>(rows.size()) / static_cast<float>(ids.size(0)));
+  l.backward();
+  return l.item<float>();
+}
+
+TEST(GradShards, SparseRowsAddLikeTheDenseSum) {
+  torch::manual_seed(5);
+  const torch::Tensor ids = torch::randint(0, 10, {7, 3}, torch::kLong);  // rows 10..49 untouched
+  const torch::Tensor y = torch::randn({7, 2});
+  Embedded dense = make_embedded();
+  GradShards d(nullptr, dense.params(), 3);
+  const float dense_loss =
+      d.backward([&](std::int64_t k) { return embedded_loss(dense, ids, y, k, false); });
+
+  Embedded one = make_embedded();
+  GradShards s(nullptr, one.params(), 3, {one.table});
+  const float one_loss =
+      s.backward([&](std::int64_t k) { return embedded_loss(one, ids, y, k, true); });
+  EXPECT_EQ(one_loss, dense_loss);
+  const torch::Tensor g = one.table.grad();
+  ASSERT_TRUE(g.is_sparse());
+  EXPECT_TRUE(g.is_coalesced());
+  EXPECT_TRUE(torch::equal(g._indices()[0], std::get<0>(at::_unique(ids.view({-1}), true))));
+  EXPECT_TRUE(torch::equal(g.to_dense(), dense.table.grad()));
+  EXPECT_TRUE(torch::equal(one.fc->weight.grad(), dense.fc->weight.grad()));
+
+  Embedded ranks[2] = {make_embedded(), make_embedded()};
+  const int port = free_port();
+  auto rank = [&](int r) {
+    RankEnv env;
+    env.rank = r;
+    env.world = 2;
+    env.addr = "127.0.0.1";
+    env.port = port;
+    auto group = Group::connect(env, 30);
+    GradShards shards(group.get(), ranks[r].params(), 3, {ranks[r].table});
+    return shards.backward(
+        [&](std::int64_t k) { return embedded_loss(ranks[r], ids, y, k, true); });
+  };
+  auto f1 = std::async(std::launch::async, rank, 1);
+  const float l0 = rank(0), l1 = f1.get();
+  EXPECT_EQ(l0, one_loss);
+  EXPECT_EQ(l1, one_loss);
+  for (const Embedded& m : ranks) {
+    EXPECT_TRUE(torch::equal(m.table.grad()._indices(), g._indices()));
+    EXPECT_TRUE(torch::equal(m.table.grad()._values(), g._values()));
+    EXPECT_TRUE(torch::equal(m.fc->bias.grad(), one.fc->bias.grad()));
+  }
+}
+
 TEST(Group, UnreachableStoreNamesItsAddress) {
   RankEnv env;
   env.rank = 1;

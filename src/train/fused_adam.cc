@@ -2,6 +2,7 @@
 #include <immintrin.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "mltrain/optim.h"
@@ -71,6 +72,35 @@ void adam_tensor_ops(const AdamConsts& k, torch::Tensor& p, const torch::Tensor&
   p.mul_(k.decay).sub_(m * k.step_size / den);
 }
 
+// Lazy Adam on the rows a sparse gradient touches, with the arithmetic of
+// PyTorch's SparseAdam in its order (moments moved toward the gradient by
+// (g - m) * (1 - beta), the update -step_size * (m / (sqrt(v) + eps))): the
+// other rows' weights and moments stay as they are. Each row is computed by
+// one thread, so the result does not depend on the thread count.
+void lazy_adam_rows(const AdamConsts& k, const torch::Tensor& ids, const torch::Tensor& values,
+                    torch::Tensor& p, torch::Tensor& m, torch::Tensor& v) {
+  const std::int64_t n = ids.numel(), dim = values.numel() / std::max<std::int64_t>(n, 1);
+  const std::int64_t* id = ids.data_ptr<std::int64_t>();
+  const float* g = values.data_ptr<float>();
+  float* pp = p.data_ptr<float>();
+  float* mp = m.data_ptr<float>();
+  float* vp = v.data_ptr<float>();
+  at::parallel_for(0, n, 64, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const std::int64_t base = id[r] * dim;
+      for (std::int64_t d = 0; d < dim; ++d) {
+        const float gd = g[r * dim + d], m0 = mp[base + d], v0 = vp[base + d];
+        const float mu = (gd - m0) * k.c1;
+        const float vu = (gd * gd - v0) * k.c2;
+        mp[base + d] = m0 + mu;
+        vp[base + d] = v0 + vu;
+        const float q = (mu + m0) / (std::sqrt(vu + v0) + k.eps);
+        pp[base + d] = pp[base + d] + k.step_size * q;
+      }
+    }
+  });
+}
+
 using AdamRange = void (*)(const AdamConsts&, std::int64_t, std::int64_t, float*, const float*,
                            float*, float*);
 
@@ -100,7 +130,10 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       if (!p.grad().defined()) continue;
       TORCH_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous(),
                   "FusedAdam: expected contiguous float32 parameters");
-      torch::Tensor grad = p.grad().contiguous();
+      const bool sparse = p.grad().is_sparse();
+      TORCH_CHECK(!sparse || (!decoupled_ && wd == 0 && p.device().is_cpu()),
+                  "FusedAdam: a sparse gradient gets lazy Adam, on the CPU, without weight decay");
+      torch::Tensor grad = sparse ? p.grad() : p.grad().contiguous();
       const auto key = optimizer_state_key<std::decay_t<decltype(state_)>>(p);
       auto it = state_.find(key);
       if (it == state_.end()) {
@@ -125,6 +158,14 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       k.eps = static_cast<float>(eps);
       k.l2 = decoupled_ ? 0.0f : static_cast<float>(wd);
       k.decay = decoupled_ ? static_cast<float>(1.0 - lr * wd) : 1.0f;
+      if (sparse) {
+        // SparseAdam's step: lr * sqrt(bc2) / bc1 in double, negated, in float.
+        k.step_size = static_cast<float>(-(lr * std::sqrt(bc2) / bc1));
+        const torch::Tensor g = grad.is_coalesced() ? grad : grad.coalesce();
+        lazy_adam_rows(k, g._indices()[0].contiguous(), g._values().contiguous(), p, st.exp_avg(),
+                       st.exp_avg_sq());
+        continue;
+      }
       if (kernel_ == Kernel::kTensorOps || !p.device().is_cpu()) {
         adam_tensor_ops(k, p, grad, st.exp_avg(), st.exp_avg_sq());
         continue;

@@ -11,7 +11,8 @@
 
 namespace mltrain {
 
-// sgd (LibTorch's, with momentum), adam or adamw (FusedAdam).
+// sgd (LibTorch's, with momentum), adam or adamw (FusedAdam: lazy Adam for a sparse
+// gradient), adagrad (LibTorch's; a sparse gradient updates its rows only).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainingConfig& t,
                                                         const std::vector<torch::Tensor>& params);
 

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <vector>
 
 #include "mltrain/ranks.h"
@@ -16,6 +17,34 @@ constexpr std::int64_t kEvalBatch = 128;
 static torch::Device device_of(ClassifierImpl& model) {
   const auto params = model.parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
+  bool sparse = false;
+  for (const auto& p : params) sparse = sparse || (p.grad().defined() && p.grad().is_sparse());
+  if (!sparse) return torch::nn::utils::clip_grad_norm_(params, max_norm);
+  // LibTorch's formula; a sparse gradient's norm is its rows', and it is
+  // scaled through its values (LibTorch's in-place multiply of a sparse
+  // gradient's .data() leaves the gradient as it was).
+  double total = 0;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    const torch::Tensor g = p.grad().is_sparse() ? p.grad().coalesce()._values() : p.grad();
+    total += std::pow(g.norm().item<double>(), 2.0);
+  }
+  total = std::sqrt(total);
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1) {
+    for (const auto& p : params) {
+      if (!p.grad().defined()) continue;
+      if (p.grad().is_sparse()) {
+        p.grad()._values().mul_(coef);
+      } else {
+        p.grad().mul_(coef);
+      }
+    }
+  }
+  return total;
 }
 
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
@@ -42,7 +71,7 @@ float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, Grad
     return l.item<float>();
   });
   model.set_random_step(seed, step, 0);
-  if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), grad_clip);
+  if (grad_clip > 0) clip_gradients(model.parameters(), grad_clip);
   optimizer.step();
   return loss;
 }

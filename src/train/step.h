@@ -29,6 +29,11 @@ class Group;
 // by (seed, step). Returns the batch loss. The gradients stay in the
 // parameters until the next step starts, so that the Run can fingerprint
 // them.
+// Scales the gradients so that their global L2 norm is at most max_norm
+// (LibTorch's clip_grad_norm_, which the dense case calls; a sparse
+// gradient's rows count and are scaled); returns the norm before.
+double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm);
+
 float train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer, GradShards& shards,
                  const Batch& batch, std::uint64_t seed, std::int64_t step, double grad_clip);
 

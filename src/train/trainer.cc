@@ -172,7 +172,7 @@ class Loop {
         printer_(printer),
         classes_(static_cast<std::int64_t>(data.label_names.size())),
         loader_(data.train, train_loader_options(cfg, run)),
-        shards_(run, model.parameters(), cfg.training.grad_shards),
+        shards_(run, model.parameters(), cfg.training.grad_shards, model.sparse_parameters()),
         total_steps_(loader_.num_batches() * cfg.training.epochs) {}
 
   // Every epoch from `start` on: its steps, its evaluation, its record.
