@@ -75,8 +75,53 @@ void adam_tensor_ops(const AdamConsts& k, torch::Tensor& p, const torch::Tensor&
 // Lazy Adam on the rows a sparse gradient touches, with the arithmetic of
 // PyTorch's SparseAdam in its order (moments moved toward the gradient by
 // (g - m) * (1 - beta), the update -step_size * (m / (sqrt(v) + eps))): the
-// other rows' weights and moments stay as they are. Each row is computed by
-// one thread, so the result does not depend on the thread count.
+// other rows' weights and moments stay as they are. k.step_size holds
+// SparseAdam's negated step. One element:
+inline void lazy_adam_scalar(const AdamConsts& k, float g, float* p, float* m, float* v) {
+  const float m0 = *m, v0 = *v;
+  const float mu = (g - m0) * k.c1;
+  const float vu = (g * g - v0) * k.c2;
+  *m = m0 + mu;
+  *v = v0 + vu;
+  *p = *p + k.step_size * ((mu + m0) / (std::sqrt(vu + v0) + k.eps));
+}
+
+void lazy_adam_row_scalar(const AdamConsts& k, std::int64_t dim, const float* g, float* p, float* m,
+                          float* v) {
+  for (std::int64_t d = 0; d < dim; ++d) lazy_adam_scalar(k, g[d], p + d, m + d, v + d);
+}
+
+// Eight lanes at a time, the same operations in the same order (no FMA):
+// the scalar loop's bits.
+__attribute__((target("avx2"))) void lazy_adam_row_avx2(const AdamConsts& k, std::int64_t dim,
+                                                        const float* g, float* p, float* m,
+                                                        float* v) {
+  const __m256 c1 = _mm256_set1_ps(k.c1), c2 = _mm256_set1_ps(k.c2);
+  const __m256 step = _mm256_set1_ps(k.step_size), eps = _mm256_set1_ps(k.eps);
+  std::int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    const __m256 gd = _mm256_loadu_ps(g + d), m0 = _mm256_loadu_ps(m + d),
+                 v0 = _mm256_loadu_ps(v + d);
+    const __m256 mu = _mm256_mul_ps(_mm256_sub_ps(gd, m0), c1);
+    const __m256 vu = _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(gd, gd), v0), c2);
+    _mm256_storeu_ps(m + d, _mm256_add_ps(m0, mu));
+    _mm256_storeu_ps(v + d, _mm256_add_ps(v0, vu));
+    const __m256 q = _mm256_div_ps(_mm256_add_ps(mu, m0),
+                                   _mm256_add_ps(_mm256_sqrt_ps(_mm256_add_ps(vu, v0)), eps));
+    _mm256_storeu_ps(p + d, _mm256_add_ps(_mm256_loadu_ps(p + d), _mm256_mul_ps(step, q)));
+  }
+  lazy_adam_row_scalar(k, dim - d, g + d, p + d, m + d, v + d);
+}
+
+using LazyAdamRow = void (*)(const AdamConsts&, std::int64_t, const float*, float*, float*, float*);
+
+LazyAdamRow pick_lazy_adam_row() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") ? lazy_adam_row_avx2 : lazy_adam_row_scalar;
+}
+
+// Each row is computed by one thread, so the result does not depend on the
+// thread count.
 void lazy_adam_rows(const AdamConsts& k, const torch::Tensor& ids, const torch::Tensor& values,
                     torch::Tensor& p, torch::Tensor& m, torch::Tensor& v) {
   const std::int64_t n = ids.numel(), dim = values.numel() / std::max<std::int64_t>(n, 1);
@@ -85,20 +130,26 @@ void lazy_adam_rows(const AdamConsts& k, const torch::Tensor& ids, const torch::
   float* pp = p.data_ptr<float>();
   float* mp = m.data_ptr<float>();
   float* vp = v.data_ptr<float>();
+  static const LazyAdamRow row = pick_lazy_adam_row();
   at::parallel_for(0, n, 64, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
       const std::int64_t base = id[r] * dim;
-      for (std::int64_t d = 0; d < dim; ++d) {
-        const float gd = g[r * dim + d], m0 = mp[base + d], v0 = vp[base + d];
-        const float mu = (gd - m0) * k.c1;
-        const float vu = (gd * gd - v0) * k.c2;
-        mp[base + d] = m0 + mu;
-        vp[base + d] = v0 + vu;
-        const float q = (mu + m0) / (std::sqrt(vu + v0) + k.eps);
-        pp[base + d] = pp[base + d] + k.step_size * q;
-      }
+      row(k, dim, g + r * dim, pp + base, mp + base, vp + base);
     }
   });
+}
+
+// The rows of a sparse gradient with distinct ids (ascending when LibTorch
+// says it is coalesced, or when its ids are; otherwise coalesced here).
+torch::Tensor distinct_rows(const torch::Tensor& grad) {
+  if (grad.is_coalesced()) return grad;
+  const torch::Tensor ids = grad._indices()[0].contiguous();
+  const std::int64_t n = ids.numel();
+  const std::int64_t* id = ids.data_ptr<std::int64_t>();
+  for (std::int64_t i = 1; i < n; ++i) {
+    if (id[i] <= id[i - 1]) return grad.coalesce();
+  }
+  return grad;
 }
 
 using AdamRange = void (*)(const AdamConsts&, std::int64_t, std::int64_t, float*, const float*,
@@ -161,7 +212,7 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       if (sparse) {
         // SparseAdam's step: lr * sqrt(bc2) / bc1 in double, negated, in float.
         k.step_size = static_cast<float>(-(lr * std::sqrt(bc2) / bc1));
-        const torch::Tensor g = grad.is_coalesced() ? grad : grad.coalesce();
+        const torch::Tensor g = distinct_rows(grad);
         lazy_adam_rows(k, g._indices()[0].contiguous(), g._values().contiguous(), p, st.exp_avg(),
                        st.exp_avg_sq());
         continue;
