@@ -68,6 +68,12 @@ std::vector<std::int64_t> shards_of_rank(std::int64_t shards, int rank, int worl
 // computes the shard, and nothing to save in checkpoints.
 at::Generator shard_generator(std::uint64_t seed, std::int64_t step, std::int64_t shard);
 
+// A row-sparse gradient (sparse COO, one sparse dimension) with distinct,
+// ascending row ids: `grad` itself when its ids already are (LibTorch's
+// coalesced flag need not have survived: autograd drops it when it stores a
+// gradient), else grad.coalesce(). Costs what the rows cost.
+at::Tensor distinct_rows(const at::Tensor& grad);
+
 class GradShards {
  public:
   // `parameters`: the tensors the optimizer updates, in a fixed order (e.g.

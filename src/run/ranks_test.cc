@@ -96,16 +96,21 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+// Rank r of two ranks (threads of this process) on the store at `port`.
+std::unique_ptr<Group> connect_rank(int r, int port) {
+  RankEnv env;
+  env.rank = r;
+  env.world = 2;
+  env.addr = "127.0.0.1";
+  env.port = port;
+  return Group::connect(env, 30);
+}
+
 // Two ranks in one process (threads): all_gather in rank order, broadcast of bytes.
 TEST(Group, GatherAndBroadcastOverGloo) {
   const int port = free_port();
   auto rank = [&](int r) {
-    RankEnv env;
-    env.rank = r;
-    env.world = 2;
-    env.addr = "127.0.0.1";
-    env.port = port;
-    auto g = Group::connect(env, 30);
+    auto g = connect_rank(r, port);
     std::vector<torch::Tensor> all = g->all_gather(torch::full({3}, static_cast<float>(r + 1)));
     std::string bytes = r == 0 ? std::string("state\0bytes", 11) : std::string();
     g->broadcast_bytes(&bytes, 0);
@@ -198,12 +203,7 @@ TEST(GradShards, TwoRanksGiveTheBitsOfOneProcess) {
   Tiny ranks[2] = {make_tiny(), make_tiny()};
   const int port = free_port();
   auto rank = [&](int r) {
-    RankEnv env;
-    env.rank = r;
-    env.world = 2;
-    env.addr = "127.0.0.1";
-    env.port = port;
-    auto g = Group::connect(env, 30);
+    auto g = connect_rank(r, port);
     GradShards shards(g.get(), ranks[r].params(), 3);
     std::vector<std::int64_t> seen;
     const float loss = shards.backward([&](std::int64_t k) {
@@ -273,12 +273,7 @@ TEST(GradShards, SparseRowsAddLikeTheDenseSum) {
   Embedded ranks[2] = {make_embedded(), make_embedded()};
   const int port = free_port();
   auto rank = [&](int r) {
-    RankEnv env;
-    env.rank = r;
-    env.world = 2;
-    env.addr = "127.0.0.1";
-    env.port = port;
-    auto group = Group::connect(env, 30);
+    auto group = connect_rank(r, port);
     GradShards shards(group.get(), ranks[r].params(), 3, {ranks[r].table});
     return shards.backward(
         [&](std::int64_t k) { return embedded_loss(ranks[r], ids, y, k, true); });

@@ -65,9 +65,19 @@ GradShards::GradShards(Group* group, std::vector<at::Tensor> parameters, std::in
   mine_ = shards_of_rank(shards_, rank, world);
 }
 
+at::Tensor distinct_rows(const at::Tensor& grad) {
+  if (grad.is_coalesced()) return grad;
+  const at::Tensor ids = grad._indices()[0].contiguous();
+  const std::int64_t* id = ids.data_ptr<std::int64_t>();
+  for (std::int64_t i = 1; i < ids.numel(); ++i) {
+    if (id[i] <= id[i - 1]) return grad.coalesce();
+  }
+  return grad;
+}
+
 namespace {
 
-// A sparse gradient's rows: ids ascending and distinct (coalesced).
+// A sparse gradient's rows: ids ascending and distinct.
 std::pair<at::Tensor, at::Tensor> rows_of(const at::Tensor& param, const at::Tensor& grad) {
   if (!grad.defined()) {
     auto sizes = param.sizes().vec();
@@ -79,13 +89,7 @@ std::pair<at::Tensor, at::Tensor> rows_of(const at::Tensor& param, const at::Ten
         "GradShards: a parameter passed as sparse got a gradient that is not row-sparse "
         "(expected a sparse COO tensor with one sparse dimension)");
   }
-  at::Tensor g = grad;
-  if (!g.is_coalesced()) {
-    const at::Tensor ids = g._indices()[0];
-    const bool ascending =
-        ids.numel() < 2 || (ids.slice(0, 1) > ids.slice(0, 0, -1)).all().item<bool>();
-    if (!ascending) g = g.coalesce();
-  }
+  const at::Tensor g = distinct_rows(grad);
   return {g._indices()[0].contiguous(), g._values().contiguous()};
 }
 

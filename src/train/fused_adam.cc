@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "mltrain/optim.h"
+#include "mltrain/shards.h"
 #include "mltrain/torch_compat.h"
 
 namespace mltrain {
@@ -137,19 +138,6 @@ void lazy_adam_rows(const AdamConsts& k, const torch::Tensor& ids, const torch::
       row(k, dim, g + r * dim, pp + base, mp + base, vp + base);
     }
   });
-}
-
-// The rows of a sparse gradient with distinct ids (ascending when LibTorch
-// says it is coalesced, or when its ids are; otherwise coalesced here).
-torch::Tensor distinct_rows(const torch::Tensor& grad) {
-  if (grad.is_coalesced()) return grad;
-  const torch::Tensor ids = grad._indices()[0].contiguous();
-  const std::int64_t n = ids.numel();
-  const std::int64_t* id = ids.data_ptr<std::int64_t>();
-  for (std::int64_t i = 1; i < n; ++i) {
-    if (id[i] <= id[i - 1]) return grad.coalesce();
-  }
-  return grad;
 }
 
 using AdamRange = void (*)(const AdamConsts&, std::int64_t, std::int64_t, float*, const float*,

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "mltrain/models.h"
 #include "mltrain/optim.h"
 #include "mltrain/shards.h"
@@ -97,11 +99,13 @@ TEST(Sparse, LazyAdamTouchesOnlyItsRowsAndIgnoresThreads) {
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
   const Trained one = train(bow_config(true, "adam"), 5);
+  const Trained sharded_one_thread = train(bow_config(true, "adam"), 5, 3);
   at::set_num_threads(3);
   const Trained three = train(bow_config(true, "adam"), 5, 3);
   const Trained three_again = train(bow_config(true, "adam"), 5, 3);
   at::set_num_threads(threads);
   EXPECT_EQ(state_hash(*three.model), state_hash(*three_again.model));
+  EXPECT_EQ(state_hash(*three.model), state_hash(*sharded_one_thread.model));
   const torch::Tensor w = table(one);
   EXPECT_TRUE(torch::equal(w.slice(0, kTouched), one.initial_table.slice(0, kTouched)));
   EXPECT_FALSE(torch::equal(w.slice(0, 0, kTouched), one.initial_table.slice(0, 0, kTouched)));
@@ -113,6 +117,45 @@ TEST(Sparse, LazyAdamTouchesOnlyItsRowsAndIgnoresThreads) {
   // Lazy Adam is another optimizer than dense Adam: different weights.
   const Trained dense = train(bow_config(false, "adam"), 5);
   EXPECT_NE(state_hash(*one.model), state_hash(*dense.model));
+}
+
+// Lazy Adam is SparseAdam's formula below, element by element, bit for bit,
+// whatever path computes a row (eight lanes with a scalar tail, or scalar):
+// widths around the lane width; rows not in the gradient keep their bits.
+TEST(Sparse, LazyAdamBitsOfTheElementwiseFormula) {
+  for (std::int64_t dim : {1, 7, 8, 13, 64}) {
+    torch::manual_seed(static_cast<std::uint64_t>(dim));
+    const std::int64_t rows = 30;
+    torch::Tensor p = torch::randn({rows, dim}).requires_grad_(true);
+    const torch::Tensor p0 = p.detach().clone();
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    FusedAdam opt({p}, torch::optim::AdamOptions(lr), false);
+    const torch::Tensor ids = torch::tensor({3, 11, 29}, torch::kLong);
+    torch::Tensor want = p0.clone(), m = torch::zeros({rows, dim}), v = torch::zeros({rows, dim});
+    for (int step = 1; step <= 3; ++step) {
+      const torch::Tensor g = torch::randn({3, dim});
+      p.mutable_grad() = torch::sparse_coo_tensor(ids.unsqueeze(0), g, {rows, dim});
+      opt.step();
+      const double bc1 = 1.0 - std::pow(b1, step), bc2 = 1.0 - std::pow(b2, step);
+      const auto neg_step = static_cast<float>(-(lr * std::sqrt(bc2) / bc1));
+      const auto c1 = static_cast<float>(1.0 - b1), c2 = static_cast<float>(1.0 - b2);
+      for (std::int64_t r = 0; r < 3; ++r) {
+        const std::int64_t row = ids[r].item<std::int64_t>();
+        for (std::int64_t d = 0; d < dim; ++d) {
+          const float gd = g[r][d].item<float>(), m0 = m[row][d].item<float>(),
+                      v0 = v[row][d].item<float>();
+          const float mu = (gd - m0) * c1, vu = (gd * gd - v0) * c2;
+          m[row][d] = m0 + mu;
+          v[row][d] = v0 + vu;
+          const float q = (mu + m0) / (std::sqrt(vu + v0) + static_cast<float>(eps));
+          want[row][d] = want[row][d].item<float>() + neg_step * q;
+        }
+      }
+    }
+    EXPECT_TRUE(torch::equal(p.detach(), want))
+        << "dim " << dim << ": max diff " << (p.detach() - want).abs().max().item<float>();
+    EXPECT_TRUE(torch::equal(p.detach()[0], p0[0])) << "an untouched row moved";
+  }
 }
 
 TEST(Sparse, AdagradUpdatesTheTouchedRowsOnly) {

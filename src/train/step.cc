@@ -29,7 +29,7 @@ double clip_gradients(const std::vector<torch::Tensor>& params, double max_norm)
   double total = 0;
   for (const auto& p : params) {
     if (!p.grad().defined()) continue;
-    const torch::Tensor g = p.grad().is_sparse() ? p.grad().coalesce()._values() : p.grad();
+    const torch::Tensor g = p.grad().is_sparse() ? distinct_rows(p.grad())._values() : p.grad();
     total += std::pow(g.norm().item<double>(), 2.0);
   }
   total = std::sqrt(total);
